@@ -1,0 +1,4 @@
+pub mod error;
+pub mod gpu;
+
+pub use error::{Error, Result};
