@@ -1,4 +1,6 @@
 pub mod error;
 pub mod gpu;
+pub mod kernels;
+pub mod testing;
 
 pub use error::{Error, Result};

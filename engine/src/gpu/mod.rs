@@ -1,1 +1,13 @@
+//! Everything that talks to wgpu: the device, tracked buffers, pipelines, command recording.
+mod context;
+mod memory;
+mod pipelines;
+mod recorder;
+pub mod shaders;
+mod tensor;
 
+pub use context::{Gpu, GpuOptions, KernelPaths, enumerate_adapters, parse_backend};
+pub use memory::{GpuBuffer, MemTag, MemoryTracker};
+pub use recorder::{Bind, DispatchCounts, Recorder, grid};
+pub use tensor::{F16Matrix, MatPart, Rows, Tensor};
+pub use wgpu::Features as wgpu_features;

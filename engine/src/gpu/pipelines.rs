@@ -1,0 +1,113 @@
+//! Compute pipelines, built once per process per (shader, entry point, flags, constants).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::Gpu;
+use super::shaders::Variant;
+use crate::{Error, Result};
+
+pub(crate) struct PipelineCache {
+    built: Mutex<HashMap<(Variant, &'static str), Arc<wgpu::ComputePipeline>>>,
+    /// The driver-level cache (wgpu PIPELINE_CACHE) where the adapter has one.
+    driver_cache: Option<wgpu::PipelineCache>,
+}
+
+impl PipelineCache {
+    pub(crate) fn new(
+        device: &wgpu::Device,
+        _adapter: &wgpu::Adapter,
+        features: wgpu::Features,
+    ) -> Self {
+        let driver_cache = features.contains(wgpu::Features::PIPELINE_CACHE).then(|| {
+            // SAFETY: no data is passed in, so there is nothing the driver could misread.
+            unsafe {
+                device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("granite"),
+                    data: None,
+                    fallback: true,
+                })
+            }
+        });
+        PipelineCache {
+            built: Mutex::new(HashMap::new()),
+            driver_cache,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.built.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl Gpu {
+    /// The pipeline for `entry` in `variant`, compiled on first use.
+    pub fn pipeline(
+        &self,
+        variant: &Variant,
+        entry: &'static str,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = (variant.clone(), entry);
+        if let Some(p) = self
+            .pipelines
+            .built
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(p);
+        }
+        let wgsl = variant.wgsl().map_err(Error::Gpu)?;
+        let label = format!("{}::{entry}", variant.shader);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&label),
+                source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: self.pipelines.driver_cache.as_ref(),
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!(
+                "building kernel `{label}` {:?}: {err}",
+                variant.flags
+            )));
+        }
+        let pipeline = Arc::new(pipeline);
+        if let Ok(mut m) = self.pipelines.built.lock() {
+            m.insert(key, pipeline.clone());
+        }
+        Ok(pipeline)
+    }
+
+    /// How many distinct pipelines this process has built (for tests of the cache).
+    pub fn pipelines_built(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    /// The variant of `shader` this device runs: F16 / SUBGROUPS flags as its paths allow.
+    pub fn variant(&self, shader: &'static str, consts: &[(&'static str, u32)]) -> Variant {
+        let mut flags = std::collections::BTreeSet::new();
+        if self.paths.f16 {
+            flags.insert(super::shaders::F16);
+        }
+        let mut consts = consts.to_vec();
+        if self.paths.subgroups {
+            flags.insert(super::shaders::SUBGROUPS);
+            consts.push(("SUBGROUP_SIZE", self.paths.subgroup_size));
+        }
+        Variant {
+            shader,
+            flags,
+            consts,
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Records kernel dispatches and copies, then encodes them into one command buffer.
+//!
+//! Recording is deferred: launchers push [`Op`]s with their small parameter structs, and
+//! [`Recorder::submit`] packs every parameter block into one uniform buffer, builds the bind
+//! groups and encodes a single compute pass. A whole decode step is therefore one submission.
+use std::sync::Arc;
+
+use super::{Gpu, GpuBuffer};
+use crate::Result;
+
+/// A storage binding: a whole buffer or a byte window of it.
+#[derive(Clone, Debug)]
+pub struct Bind {
+    buffer: wgpu::Buffer,
+    offset: u64,
+    size: Option<u64>,
+}
+
+impl Bind {
+    pub fn whole(b: &GpuBuffer) -> Bind {
+        Bind {
+            buffer: b.raw().clone(),
+            offset: 0,
+            size: None,
+        }
+    }
+    pub fn window(b: &GpuBuffer, offset: u64, size: u64) -> Bind {
+        Bind {
+            buffer: b.raw().clone(),
+            offset,
+            size: Some(size),
+        }
+    }
+}
+
+impl From<&GpuBuffer> for Bind {
+    fn from(b: &GpuBuffer) -> Bind {
+        Bind::whole(b)
+    }
+}
+
+enum Op {
+    Dispatch {
+        pipeline: Arc<wgpu::ComputePipeline>,
+        family: &'static str,
+        /// Byte range of this dispatch's parameters in the uniform block, if it has any.
+        params: Option<(u64, u64)>,
+        binds: Vec<Bind>,
+        groups: [u32; 3],
+    },
+    Copy {
+        src: wgpu::Buffer,
+        src_off: u64,
+        dst: wgpu::Buffer,
+        dst_off: u64,
+        size: u64,
+    },
+}
+
+pub struct Recorder<'g> {
+    gpu: &'g Gpu,
+    ops: Vec<Op>,
+    params: Vec<u8>,
+}
+
+/// How many dispatches each kernel family issued in one submission (for `--profile`).
+pub type DispatchCounts = Vec<(&'static str, u32)>;
+
+impl<'g> Recorder<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        Recorder {
+            gpu,
+            ops: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn gpu(&self) -> &'g Gpu {
+        self.gpu
+    }
+
+    /// Queues one dispatch. Binding 0 is `params` (a uniform struct) when non-empty; the storage
+    /// bindings follow from binding 1 in order.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &mut self,
+        pipeline: &Arc<wgpu::ComputePipeline>,
+        family: &'static str,
+        params: &P,
+        binds: Vec<Bind>,
+        groups: [u32; 3],
+    ) {
+        if groups.contains(&0) {
+            return; // nothing to do; binding empty ranges would be invalid anyway
+        }
+        let bytes = bytemuck::bytes_of(params);
+        let params = (!bytes.is_empty()).then(|| {
+            let align = self.gpu.limits.min_uniform_buffer_offset_alignment as usize;
+            let off = self.params.len().div_ceil(align) * align;
+            self.params.resize(off, 0);
+            self.params.extend_from_slice(bytes);
+            // Uniform bindings must be a multiple of 16 bytes.
+            self.params.resize(off + bytes.len().div_ceil(16) * 16, 0);
+            (off as u64, bytes.len().div_ceil(16) as u64 * 16)
+        });
+        self.ops.push(Op::Dispatch {
+            pipeline: pipeline.clone(),
+            family,
+            params,
+            binds,
+            groups,
+        });
+    }
+
+    pub fn copy(
+        &mut self,
+        src: &GpuBuffer,
+        src_off: u64,
+        dst: &GpuBuffer,
+        dst_off: u64,
+        size: u64,
+    ) {
+        if size > 0 {
+            self.ops.push(Op::Copy {
+                src: src.raw().clone(),
+                src_off,
+                dst: dst.raw().clone(),
+                dst_off,
+                size,
+            });
+        }
+    }
+
+    pub fn dispatch_counts(&self) -> DispatchCounts {
+        let mut counts: DispatchCounts = Vec::new();
+        for op in &self.ops {
+            if let Op::Dispatch { family, .. } = op {
+                match counts.iter_mut().find(|(f, _)| f == family) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((family, 1)),
+                }
+            }
+        }
+        counts
+    }
+
+    /// Encodes everything recorded and submits it. Does not wait.
+    pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
+        let gpu = self.gpu;
+        let dev = &gpu.device;
+        let uniform = (!self.params.is_empty()).then(|| {
+            let buf = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params"),
+                size: self.params.len() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            gpu.queue.write_buffer(&buf, 0, &self.params);
+            buf
+        });
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("granite"),
+        });
+        let mut pass: Option<wgpu::ComputePass<'static>> = None;
+        for op in &self.ops {
+            match op {
+                Op::Dispatch {
+                    pipeline,
+                    params,
+                    binds,
+                    groups,
+                    ..
+                } => {
+                    let mut entries = Vec::with_capacity(binds.len() + 1);
+                    if let (Some((off, size)), Some(u)) = (params, &uniform) {
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: u,
+                                offset: *off,
+                                size: wgpu::BufferSize::new(*size),
+                            }),
+                        });
+                    }
+                    for (i, b) in binds.iter().enumerate() {
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: i as u32 + 1,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &b.buffer,
+                                offset: b.offset,
+                                size: b.size.and_then(wgpu::BufferSize::new),
+                            }),
+                        });
+                    }
+                    let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &pipeline.get_bind_group_layout(0),
+                        entries: &entries,
+                    });
+                    let p = pass.get_or_insert_with(|| {
+                        enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default())
+                            .forget_lifetime()
+                    });
+                    p.set_pipeline(pipeline);
+                    p.set_bind_group(0, &bg, &[]);
+                    p.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                }
+                Op::Copy {
+                    src,
+                    src_off,
+                    dst,
+                    dst_off,
+                    size,
+                } => {
+                    drop(pass.take());
+                    enc.copy_buffer_to_buffer(src, *src_off, dst, *dst_off, *size);
+                }
+            }
+        }
+        drop(pass);
+        let idx = gpu.queue.submit([enc.finish()]);
+        gpu.check_lost()?;
+        Ok(idx)
+    }
+
+    /// Submits and blocks until the GPU is done.
+    pub fn run(self) -> Result<()> {
+        let gpu = self.gpu;
+        self.submit()?;
+        gpu.wait()
+    }
+}
+
+/// Splits `n` workgroups into an (x, y) grid within the per-dimension limit. Kernels recover the
+/// linear index as `wid.x + wid.y * nwg.x` and must skip indices ≥ n.
+pub fn grid(gpu: &Gpu, n: u32) -> [u32; 3] {
+    let max = gpu.limits.max_compute_workgroups_per_dimension.max(1);
+    if n <= max {
+        [n, 1, 1]
+    } else {
+        let y = n.div_ceil(max);
+        [n.div_ceil(y), y, 1]
+    }
+}

@@ -1,0 +1,92 @@
+//! WGSL sources and the tiny preprocessor that turns one file into its variants.
+//!
+//! A kernel file is plain WGSL plus three line directives, `#if FLAG`, `#else`, `#endif`
+//! (nestable), so that the portable path and the feature paths (f16, subgroups) live side by
+//! side in one file. Compile-time constants are prepended as `const NAME: u32 = V;`.
+use std::collections::BTreeSet;
+
+/// Every shader file the engine can build, by name. `include_str!` keeps the binary standalone.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("common", include_str!("../../../shaders/common.wgsl")),
+    (
+        "elementwise",
+        include_str!("../../../shaders/elementwise.wgsl"),
+    ),
+    ("rmsnorm", include_str!("../../../shaders/rmsnorm.wgsl")),
+    ("matvec", include_str!("../../../shaders/matvec.wgsl")),
+    ("matmul", include_str!("../../../shaders/matmul.wgsl")),
+];
+
+pub fn source(name: &str) -> Option<&'static str> {
+    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// One buildable variant of a shader file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Variant {
+    pub shader: &'static str,
+    pub flags: BTreeSet<&'static str>,
+    pub consts: Vec<(&'static str, u32)>,
+}
+
+/// Flags with a meaning to the preprocessor prelude; kernels may add their own.
+pub const F16: &str = "F16";
+pub const SUBGROUPS: &str = "SUBGROUPS";
+
+impl Variant {
+    /// Full WGSL text: `enable` directives, constants, `common.wgsl`, then the kernel body.
+    pub fn wgsl(&self) -> Result<String, String> {
+        let body =
+            source(self.shader).ok_or_else(|| format!("no shader named `{}`", self.shader))?;
+        let mut out = String::new();
+        if self.flags.contains(F16) {
+            out.push_str("enable f16;\n");
+        }
+        for (name, value) in &self.consts {
+            out.push_str(&format!("const {name}: u32 = {value}u;\n"));
+        }
+        let common = source("common").unwrap_or_default();
+        out.push_str(&preprocess(common, &self.flags).map_err(|e| format!("common.wgsl: {e}"))?);
+        out.push_str(
+            &preprocess(body, &self.flags).map_err(|e| format!("{}.wgsl: {e}", self.shader))?,
+        );
+        Ok(out)
+    }
+}
+
+/// Keeps the lines whose enclosing `#if` conditions hold. `#if !FLAG` negates.
+pub fn preprocess(src: &str, flags: &BTreeSet<&str>) -> Result<String, String> {
+    let mut out = String::with_capacity(src.len());
+    // Each entry: (this branch active, some branch of this #if already taken).
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let active = |stack: &[(bool, bool)]| stack.iter().all(|&(a, _)| a);
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim_start();
+        if let Some(cond) = t.strip_prefix("#if ") {
+            let cond = cond.trim();
+            let on = match cond.strip_prefix('!') {
+                Some(f) => !flags.contains(f.trim()),
+                None => flags.contains(cond),
+            };
+            stack.push((on, on));
+        } else if t.starts_with("#else") {
+            let top = stack
+                .last_mut()
+                .ok_or(format!("line {}: #else without #if", i + 1))?;
+            *top = (!top.1, true);
+        } else if t.starts_with("#endif") {
+            stack
+                .pop()
+                .ok_or(format!("line {}: #endif without #if", i + 1))?;
+        } else if active(&stack) {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            out.push('\n'); // keep line numbers stable for error messages
+        }
+    }
+    if !stack.is_empty() {
+        return Err("unterminated #if".into());
+    }
+    Ok(out)
+}

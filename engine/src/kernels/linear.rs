@@ -1,0 +1,121 @@
+//! `y = alpha · (x · Wᵀ + bias)` (optionally added into y) with f16 weights `W [rows, cols]`.
+//! One token or two: the matrix-vector kernel (bandwidth-bound); more: the tiled product.
+use bytemuck::{Pod, Zeroable};
+
+use super::ensure;
+use crate::Result;
+use crate::gpu::{Bind, F16Matrix, Recorder, Rows, Tensor, grid};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    ld8: u32,
+    row0: u32,
+    x_stride: u32,
+    y_stride: u32,
+    accumulate: u32,
+    has_bias: u32,
+    alpha: f32,
+    n_tok: u32,
+    x_off: u32,
+    y_off: u32,
+}
+
+/// Epilogue of a linear layer: scale, bias, and whether to add into the output.
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub alpha: f32,
+    pub accumulate: bool,
+    pub bias: Option<&'a Tensor>,
+}
+
+impl Default for Epilogue<'_> {
+    fn default() -> Self {
+        Epilogue {
+            alpha: 1.0,
+            accumulate: false,
+            bias: None,
+        }
+    }
+}
+
+/// Tokens at or below this go through the matrix-vector kernel.
+const MATVEC_MAX_TOKENS: usize = 2;
+
+/// Reads `w.cols` floats from each of `n_tok` rows of `x`; writes `w.rows` floats into each row
+/// of `y` (overwriting, or adding with `ep.accumulate`).
+pub fn linear(
+    rec: &mut Recorder,
+    w: &F16Matrix,
+    x: Rows,
+    y: Rows,
+    n_tok: usize,
+    ep: Epilogue,
+) -> Result<()> {
+    ensure(x.fits(n_tok, w.cols), || {
+        let (n, s) = (x.t.numel(), x.stride);
+        format!(
+            "linear: x ({n} floats, stride {s}) too small for {n_tok}×{}",
+            w.cols
+        )
+    })?;
+    ensure(y.fits(n_tok, w.rows), || {
+        let (n, s) = (y.t.numel(), y.stride);
+        format!(
+            "linear: y ({n} floats, stride {s}) too small for {n_tok}×{}",
+            w.rows
+        )
+    })?;
+    if let Some(b) = ep.bias {
+        ensure(b.numel() >= w.rows, || {
+            format!("linear: bias has {} values, need {}", b.numel(), w.rows)
+        })?;
+    }
+    let gpu = rec.gpu();
+    let matvec = n_tok <= MATVEC_MAX_TOKENS;
+    let name = if matvec { "matvec" } else { "matmul" };
+    let pipeline = gpu.pipeline(&gpu.variant(name, &[]), name)?;
+    let rows_per_wg = if gpu.paths.subgroups {
+        256 / gpu.paths.subgroup_size
+    } else {
+        8
+    };
+    for part in &w.parts {
+        let params = Params {
+            rows: part.rows as u32,
+            cols: w.cols as u32,
+            ld8: (w.ld / 8) as u32,
+            row0: part.row0 as u32,
+            x_stride: x.stride as u32,
+            y_stride: y.stride as u32,
+            accumulate: ep.accumulate as u32,
+            has_bias: ep.bias.is_some() as u32,
+            alpha: ep.alpha,
+            n_tok: n_tok as u32,
+            x_off: x.offset as u32,
+            y_off: y.offset as u32,
+        };
+        // Unused when there is no bias; x is bound there because read-only aliasing is legal.
+        let bias = Bind::whole(&ep.bias.unwrap_or(x.t).buf);
+        let binds = vec![
+            Bind::whole(&part.buf),
+            Bind::whole(&x.t.buf),
+            Bind::whole(&y.t.buf),
+            bias,
+        ];
+        let groups = if matvec {
+            let [gx, gy, _] = grid(gpu, (part.rows as u32).div_ceil(rows_per_wg));
+            [gx, gy, n_tok as u32]
+        } else {
+            [
+                (part.rows as u32).div_ceil(64),
+                (n_tok as u32).div_ceil(64),
+                1,
+            ]
+        };
+        rec.dispatch(&pipeline, "linear", &params, binds, groups);
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Typed launchers, one module per kernel family. Each launcher checks its shapes, picks the
+//! pipeline variant for the device's paths and records dispatches; none of them waits.
+pub mod elementwise;
+pub mod linear;
+pub mod rmsnorm;
+
+use crate::{Error, Result};
+
+/// Shape checks in launchers: a wrong shape is a bug in the caller, reported, not a panic.
+pub(crate) fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(Error::Input(what()))
+    }
+}

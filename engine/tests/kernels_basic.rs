@@ -1,0 +1,254 @@
+//! Element-wise ops, RMSNorm and the f16 linear products against plain CPU references, on every
+//! kernel path the adapter offers, at awkward sizes.
+use granite_engine::gpu::{F16Matrix, Gpu, GpuOptions, MemTag, Recorder, Tensor};
+use granite_engine::kernels::elementwise::{axpy, swiglu};
+use granite_engine::kernels::linear::{Epilogue, linear};
+use granite_engine::kernels::rmsnorm::rmsnorm;
+use granite_engine::testing::{Rng, assert_close, for_each_path, poison};
+
+fn cpu_linear(w: &[f32], rows: usize, cols: usize, x: &[f32], n_tok: usize) -> Vec<f32> {
+    let mut y = vec![0.0f32; n_tok * rows];
+    for t in 0..n_tok {
+        for r in 0..rows {
+            let mut acc = 0.0f64;
+            for c in 0..cols {
+                acc += w[r * cols + c] as f64 * x[t * cols + c] as f64;
+            }
+            y[t * rows + r] = acc as f32;
+        }
+    }
+    y
+}
+
+fn check_linear(gpu: &Gpu, path: &str, rows: usize, cols: usize, n_tok: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);
+    let x = rng.vec(n_tok * cols, 1.0);
+    let w = F16Matrix::from_f16(gpu, MemTag::Scratch, rows, cols, &wbits, "w").unwrap();
+    let xt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, cols], &x, "x").unwrap();
+    let yt = Tensor::zeros(gpu, MemTag::Scratch, &[n_tok, rows], "y").unwrap();
+    poison(gpu, &yt.buf);
+    let mut rec = Recorder::new(gpu);
+    linear(
+        &mut rec,
+        &w,
+        &xt,
+        cols,
+        &yt,
+        rows,
+        n_tok,
+        Epilogue::default(),
+    )
+    .unwrap();
+    rec.run().unwrap();
+    let want = cpu_linear(&wvals, rows, cols, &x, n_tok);
+    assert_close(
+        &format!("linear {rows}x{cols} T={n_tok} [{path}]"),
+        &yt.read(gpu).unwrap(),
+        &want,
+        1e-4,
+    );
+}
+
+#[test]
+fn linear_awkward_sizes() {
+    for_each_path(|path, gpu| {
+        for (i, &(rows, cols, n_tok)) in [
+            (1, 1, 1),
+            (7, 13, 1),
+            (33, 70, 2),
+            (129, 257, 1),
+            (300, 96, 3),
+            (65, 129, 67),
+            (200, 40, 130),
+        ]
+        .iter()
+        .enumerate()
+        {
+            check_linear(gpu, path, rows, cols, n_tok, i as u64 + 1);
+        }
+    });
+}
+
+#[test]
+fn linear_epilogue_bias_scale_accumulate() {
+    for_each_path(|path, gpu| {
+        for n_tok in [1usize, 5] {
+            let (rows, cols) = (37, 45);
+            let mut rng = Rng::new(99 + n_tok as u64);
+            let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);
+            let x = rng.vec(n_tok * cols, 1.0);
+            let bias = rng.vec(rows, 1.0);
+            let y0 = rng.vec(n_tok * rows, 1.0);
+            let w = F16Matrix::from_f16(gpu, MemTag::Scratch, rows, cols, &wbits, "w").unwrap();
+            let xt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, cols], &x, "x").unwrap();
+            let bt = Tensor::from_f32(gpu, MemTag::Scratch, &[rows], &bias, "b").unwrap();
+            let yt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, rows], &y0, "y").unwrap();
+            let ep = Epilogue {
+                alpha: 0.25,
+                accumulate: true,
+                bias: Some(&bt),
+            };
+            let mut rec = Recorder::new(gpu);
+            linear(&mut rec, &w, xt.rows(cols, 0), yt.rows(rows, 0), n_tok, ep).unwrap();
+            rec.run().unwrap();
+            let prod = cpu_linear(&wvals, rows, cols, &x, n_tok);
+            let want: Vec<f32> = (0..n_tok * rows)
+                .map(|i| y0[i] + 0.25 * (prod[i] + bias[i % rows]))
+                .collect();
+            assert_close(
+                &format!("linear epilogue T={n_tok} [{path}]"),
+                &yt.read(gpu).unwrap(),
+                &want,
+                1e-4,
+            );
+        }
+    });
+}
+
+/// A weight larger than one storage binding is split into row blocks; force a 1 MiB binding
+/// limit so a 3 MiB matrix needs four parts, on both the decode and the prefill kernel.
+#[test]
+fn linear_weight_larger_than_binding_limit() {
+    for no_features in [true, false] {
+        let gpu = Gpu::new(&GpuOptions {
+            no_f16: no_features,
+            no_subgroups: no_features,
+            max_binding_override: Some(1 << 20),
+            backend: std::env::var(granite_engine::testing::REQUIRE_BACKEND_ENV).ok(),
+            ..Default::default()
+        })
+        .unwrap();
+        let (rows, cols) = (1500, 1040); // 1500 × 1040 × 2 B ≈ 3 MiB
+        let mut rng = Rng::new(7);
+        let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);
+        let w = F16Matrix::from_f16(&gpu, MemTag::Scratch, rows, cols, &wbits, "big").unwrap();
+        assert!(
+            w.parts.len() >= 3,
+            "expected the matrix to be split, got {} parts",
+            w.parts.len()
+        );
+        assert!(w.parts.iter().all(|p| p.buf.size() <= 1 << 20));
+        for n_tok in [1usize, 9] {
+            let x = rng.vec(n_tok * cols, 1.0);
+            let xt = Tensor::from_f32(&gpu, MemTag::Scratch, &[n_tok, cols], &x, "x").unwrap();
+            let yt = Tensor::zeros(&gpu, MemTag::Scratch, &[n_tok, rows], "y").unwrap();
+            poison(&gpu, &yt.buf);
+            let mut rec = Recorder::new(&gpu);
+            linear(
+                &mut rec,
+                &w,
+                &xt,
+                cols,
+                &yt,
+                rows,
+                n_tok,
+                Epilogue::default(),
+            )
+            .unwrap();
+            rec.run().unwrap();
+            let want = cpu_linear(&wvals, rows, cols, &x, n_tok);
+            assert_close(
+                &format!("split linear T={n_tok}"),
+                &yt.read(&gpu).unwrap(),
+                &want,
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
+fn rmsnorm_matches_cpu() {
+    for_each_path(|path, gpu| {
+        for &(n, n_tok) in &[(1usize, 1usize), (45, 3), (257, 2), (1000, 5)] {
+            let mut rng = Rng::new(n as u64);
+            let x = rng.vec(n * n_tok, 3.0);
+            let w = rng.vec(n, 1.0);
+            let xt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, n], &x, "x").unwrap();
+            let wt = Tensor::from_f32(gpu, MemTag::Norms, &[n], &w, "w").unwrap();
+            let yt = Tensor::zeros(gpu, MemTag::Scratch, &[n_tok, n], "y").unwrap();
+            poison(gpu, &yt.buf);
+            let mut rec = Recorder::new(gpu);
+            rmsnorm(&mut rec, &xt, &wt, &yt, n_tok, 1e-5).unwrap();
+            rec.run().unwrap();
+            let mut want = vec![0.0; n * n_tok];
+            for t in 0..n_tok {
+                let row = &x[t * n..(t + 1) * n];
+                let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n as f64;
+                let inv = 1.0 / (ms + 1e-5).sqrt();
+                for i in 0..n {
+                    want[t * n + i] = (w[i] as f64 * row[i] as f64 * inv) as f32;
+                }
+            }
+            assert_close(
+                &format!("rmsnorm n={n} T={n_tok} [{path}]"),
+                &yt.read(gpu).unwrap(),
+                &want,
+                1e-5,
+            );
+        }
+    });
+}
+
+#[test]
+fn axpy_and_swiglu_match_cpu() {
+    for_each_path(|path, gpu| {
+        let mut rng = Rng::new(5);
+        let n = 1000;
+        let a = rng.vec(n, 2.0);
+        let o = rng.vec(n, 2.0);
+        let at = Tensor::from_f32(gpu, MemTag::Scratch, &[n], &a, "a").unwrap();
+        let ot = Tensor::from_f32(gpu, MemTag::Scratch, &[n], &o, "o").unwrap();
+        let mut rec = Recorder::new(gpu);
+        axpy(&mut rec, &at, &ot, n, 0.22, 1.0).unwrap();
+        rec.run().unwrap();
+        let want: Vec<f32> = (0..n).map(|i| o[i] + 0.22 * a[i]).collect();
+        assert_close(
+            &format!("axpy [{path}]"),
+            &ot.read(gpu).unwrap(),
+            &want,
+            1e-6,
+        );
+
+        let (s, n_tok) = (37, 3);
+        let g = rng.vec(n_tok * 2 * s, 4.0);
+        let gt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, 2 * s], &g, "g").unwrap();
+        let out = Tensor::zeros(gpu, MemTag::Scratch, &[n_tok, s], "out").unwrap();
+        poison(gpu, &out.buf);
+        let mut rec = Recorder::new(gpu);
+        swiglu(&mut rec, &gt, &out, s, n_tok).unwrap();
+        rec.run().unwrap();
+        let silu = |v: f32| v / (1.0 + (-v).exp());
+        let want: Vec<f32> = (0..n_tok * s)
+            .map(|i| silu(g[(i / s) * 2 * s + i % s]) * g[(i / s) * 2 * s + s + i % s])
+            .collect();
+        assert_close(
+            &format!("swiglu [{path}]"),
+            &out.read(gpu).unwrap(),
+            &want,
+            1e-5,
+        );
+    });
+}
+
+#[test]
+fn memory_accounting_tracks_live_buffers() {
+    let (_, gpu) = granite_engine::testing::gpus().remove(0);
+    let before = gpu.memory.bytes(MemTag::KvCache);
+    let t = Tensor::zeros(&gpu, MemTag::KvCache, &[1000], "kv").unwrap();
+    assert_eq!(gpu.memory.bytes(MemTag::KvCache) - before, 4000);
+    drop(t);
+    assert_eq!(gpu.memory.bytes(MemTag::KvCache), before);
+}
+
+#[test]
+fn pipelines_are_built_once() {
+    let (_, gpu) = granite_engine::testing::gpus().remove(0);
+    let v = gpu.variant("rmsnorm", &[]);
+    let a = gpu.pipeline(&v, "rmsnorm").unwrap();
+    let n = gpu.pipelines_built();
+    let b = gpu.pipeline(&v, "rmsnorm").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert_eq!(gpu.pipelines_built(), n);
+}

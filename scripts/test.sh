@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command of the README: installs missing system packages, then runs every test on
+# Mesa's lavapipe (Vulkan on the CPU) or whatever Vulkan adapter the machine has, and the
+# kernel tests once more on the GL backend (the portable path without f16 or subgroups).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  export XDG_RUNTIME_DIR="$(mktemp -d)"
+fi
+chmod 700 "$XDG_RUNTIME_DIR"
+# A GPU test must fail, not skip, when there is no Vulkan adapter.
+export GRANITE_REQUIRE_BACKEND="${GRANITE_REQUIRE_BACKEND:-vulkan}"
+cargo test --workspace --locked "$@"
+GRANITE_REQUIRE_BACKEND=gl cargo test --locked -p granite-engine --test kernels_basic

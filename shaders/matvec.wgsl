@@ -1,0 +1,108 @@
+// Matrix-vector product with f16 weights, for decode (one token per grid row z):
+//   y[t, row0 + r] = (accumulate ? y[t, row0 + r] : 0) + alpha * (Σ_c W[r, c] · x[t, c] + bias[row0 + r])
+// One part of a row-split matrix per dispatch. TPR invocations share a row: each reads 8 weights
+// (16 bytes) per step, consecutive invocations read consecutive 16-byte blocks.
+
+struct Params {
+    rows: u32,        // rows in this part
+    cols: u32,        // logical columns (x length)
+    ld8: u32,         // W row stride in units of 8 halves
+    row0: u32,        // first row of this part in the full matrix
+    x_stride: u32,    // floats between tokens in x
+    y_stride: u32,    // floats between tokens in y
+    accumulate: u32,  // 1: add into y
+    has_bias: u32,    // 1: add bias[row0 + r]
+    alpha: f32,
+    _p0: u32,
+    x_off: u32,       // first float of x
+    y_off: u32,       // first float of y
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<vec4<f16>>;   // [rows, ld8 · 2] f16
+// Weights 8i .. 8i+7 of the matrix (in row-stride units of 8 halves).
+fn w8(i: u32) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(vec4<f32>(w[2u * i]), vec4<f32>(w[2u * i + 1u]));
+}
+#else
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // [rows, ld8] f16 packed in pairs
+fn w8(i: u32) -> array<vec4<f32>, 2> {
+    return unpack8(w[i]);
+}
+#endif
+@group(0) @binding(2) var<storage, read> x: array<f32>;         // [T, x_stride]
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
+@group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
+
+const WG: u32 = 256u;
+#if SUBGROUPS
+const TPR: u32 = SUBGROUP_SIZE;
+#else
+const TPR: u32 = 32u;
+var<workgroup> red: array<f32, WG>;
+#endif
+const RPW: u32 = WG / TPR;
+
+fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    if (c + 8u <= p.cols) {
+        return array<vec4<f32>, 2>(
+            vec4<f32>(x[base + c], x[base + c + 1u], x[base + c + 2u], x[base + c + 3u]),
+            vec4<f32>(x[base + c + 4u], x[base + c + 5u], x[base + c + 6u], x[base + c + 7u]));
+    }
+    // Tail: W is zero-padded, but x past `cols` is another token's data (or poison).
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (c + i < p.cols) { v[i] = x[base + c + i]; }
+    }
+    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+
+@compute @workgroup_size(256)
+fn matvec(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+#if SUBGROUPS
+    @builtin(subgroup_id) sg_id: u32,
+    @builtin(subgroup_invocation_id) sg_lane: u32,
+#endif
+) {
+#if SUBGROUPS
+    let slot = sg_id;
+    let lane = sg_lane;
+#else
+    let slot = li / TPR;
+    let lane = li % TPR;
+#endif
+    let t = wid.z;
+    let r = linear_wg(wid, nwg) * RPW + slot;
+    var acc = 0.0;
+    if (r < p.rows) {
+        let wbase = r * p.ld8;
+        let xbase = p.x_off + t * p.x_stride;
+        for (var k = lane; k < p.ld8; k += TPR) {
+            let xv = load_x8(xbase, k * 8u);
+            let wv = w8(wbase + k);
+            acc += dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
+        }
+    }
+#if SUBGROUPS
+    acc = subgroupAdd(acc);
+#else
+    red[li] = acc;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) { red[li] += red[li + s]; }
+        workgroupBarrier();
+    }
+    acc = red[li];
+#endif
+    if (lane == 0u && r < p.rows) {
+        let row = p.row0 + r;
+        var v = acc;
+        if (p.has_bias == 1u) { v += bias[row]; }
+        let o = p.y_off + t * p.y_stride + row;
+        if (p.accumulate == 1u) { y[o] = y[o] + p.alpha * v; } else { y[o] = p.alpha * v; }
+    }
+}

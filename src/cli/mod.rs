@@ -1,0 +1,29 @@
+//! Command-line interface: argument definitions and dispatch to one module per subcommand.
+mod devices;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "granite",
+    version,
+    about = "Granite 4.0 hybrid (Mamba-2 + attention + MoE) inference on any GPU via wgpu",
+    long_about = "Runs IBM Granite 4.0 models (granite-4.0-h-small, h-tiny, h-micro, micro, h-1b, h-350m, 1b, 350m) \
+from a Hugging Face model folder, entirely on the GPU through WGSL compute shaders: Vulkan, Metal, DX12 or GL."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List every GPU adapter with its backend, driver, optional features and limits.
+    Devices(devices::DevicesArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Devices(a) => devices::run(a),
+    }
+}
