@@ -1,8 +1,12 @@
 //! Typed launchers, one module per kernel family. Each launcher checks its shapes, picks the
 //! pipeline variant for the device's paths and records dispatches; none of them waits.
+pub mod attention;
 pub mod elementwise;
 pub mod linear;
+pub mod mamba;
+pub mod moe;
 pub mod rmsnorm;
+pub mod sampling;
 
 use crate::{Error, Result};
 

@@ -1,0 +1,1 @@
+//! Launchers: attention (being written).

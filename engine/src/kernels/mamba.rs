@@ -1,0 +1,1 @@
+//! Launchers: mamba (being written).

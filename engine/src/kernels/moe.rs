@@ -1,0 +1,1 @@
+//! Launchers: moe (being written).

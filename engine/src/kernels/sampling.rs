@@ -1,0 +1,1 @@
+//! Launchers: sampling (being written).

@@ -1,0 +1,1 @@
+//! CPU reference: attention (being written).
