@@ -2,6 +2,7 @@
 //! kernel path the adapter offers, at awkward sizes.
 use granite_engine::gpu::{F16Matrix, Gpu, GpuOptions, MemTag, Recorder, Tensor};
 use granite_engine::kernels::elementwise::{axpy, swiglu};
+use granite_engine::kernels::embedding::embed;
 use granite_engine::kernels::linear::{Epilogue, linear};
 use granite_engine::kernels::rmsnorm::rmsnorm;
 use granite_engine::testing::{Rng, assert_close, for_each_path, poison};
@@ -32,10 +33,8 @@ fn check_linear(gpu: &Gpu, path: &str, rows: usize, cols: usize, n_tok: usize, s
     linear(
         &mut rec,
         &w,
-        &xt,
-        cols,
-        &yt,
-        rows,
+        xt.rows(cols, 0),
+        yt.rows(rows, 0),
         n_tok,
         Epilogue::default(),
     )
@@ -138,10 +137,8 @@ fn linear_weight_larger_than_binding_limit() {
             linear(
                 &mut rec,
                 &w,
-                &xt,
-                cols,
-                &yt,
-                rows,
+                xt.rows(cols, 0),
+                yt.rows(rows, 0),
                 n_tok,
                 Epilogue::default(),
             )
@@ -251,4 +248,41 @@ fn pipelines_are_built_once() {
     let b = gpu.pipeline(&v, "rmsnorm").unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b));
     assert_eq!(gpu.pipelines_built(), n);
+}
+
+/// Lookup from a table split into several parts, ids spread over all of them.
+#[test]
+fn embedding_lookup_across_parts() {
+    for no_features in [true, false] {
+        let gpu = Gpu::new(&GpuOptions {
+            no_f16: no_features,
+            no_subgroups: no_features,
+            max_binding_override: Some(4096),
+            backend: std::env::var(granite_engine::testing::REQUIRE_BACKEND_ENV).ok(),
+            ..Default::default()
+        })
+        .unwrap();
+        let (vocab, hidden) = (301, 45);
+        let mut rng = Rng::new(11);
+        let (bits, vals) = rng.f16_vec(vocab * hidden, 1.0);
+        let table = F16Matrix::from_f16(&gpu, MemTag::TokenEmbeddings, vocab, hidden, &bits, "emb")
+            .unwrap();
+        assert!(table.parts.len() > 3);
+        let ids: Vec<u32> = vec![0, 300, 17, 150, 17, 299, 64, 1];
+        let idb = gpu.upload(MemTag::Scratch, &ids, "ids").unwrap();
+        let out = Tensor::zeros(&gpu, MemTag::Scratch, &[ids.len(), hidden], "out").unwrap();
+        poison(&gpu, &out.buf);
+        let mut rec = Recorder::new(&gpu);
+        embed(&mut rec, &table, &idb, ids.len(), &out, 12.0).unwrap();
+        rec.run().unwrap();
+        let want: Vec<f32> = ids
+            .iter()
+            .flat_map(|&id| {
+                vals[id as usize * hidden..(id as usize + 1) * hidden]
+                    .iter()
+                    .map(|v| v * 12.0)
+            })
+            .collect();
+        assert_close("embedding", &out.read(&gpu).unwrap(), &want, 1e-6);
+    }
 }

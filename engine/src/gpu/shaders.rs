@@ -15,6 +15,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("rmsnorm", include_str!("../../../shaders/rmsnorm.wgsl")),
     ("matvec", include_str!("../../../shaders/matvec.wgsl")),
     ("matmul", include_str!("../../../shaders/matmul.wgsl")),
+    ("embedding", include_str!("../../../shaders/embedding.wgsl")),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {

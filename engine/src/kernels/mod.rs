@@ -2,6 +2,7 @@
 //! pipeline variant for the device's paths and records dispatches; none of them waits.
 pub mod attention;
 pub mod elementwise;
+pub mod embedding;
 pub mod linear;
 pub mod mamba;
 pub mod moe;
