@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod config;
 pub mod convert;
+pub mod inspect;
 mod json;
 pub mod pyfmt;
 pub mod safetensors;
