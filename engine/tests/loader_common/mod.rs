@@ -90,7 +90,7 @@ pub fn safetensors_bytes(tensors: &[RawTensor]) -> Vec<u8> {
         offset += t.data.len();
     }
     let mut h = serde_json::to_string(&Value::Object(header)).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(' ');
     }
     raw_file(
