@@ -1,6 +1,7 @@
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod model_files;
 pub mod reference;
 pub mod testing;
 

@@ -1,0 +1,318 @@
+//! Renders the model's Jinja chat template with minijinja the way transformers'
+//! `apply_chat_template` does, so the prompt tokens match the reference exactly:
+//! `trim_blocks` + `lstrip_blocks`, variables `messages`, `tools`, `documents`,
+//! `add_generation_prompt` and the special-token strings, the extras `raise_exception` and
+//! `strftime_now`, a Python-compatible `tojson`, and Python string/dict methods (`.strip()`,
+//! `.items()`, …) through minijinja-contrib's pycompat. JSON objects keep their key order, as
+//! Python dicts do.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value};
+use minijinja::{Environment, ErrorKind, syntax::SyntaxConfig};
+use serde::{Deserialize, Serialize};
+
+use super::pyfmt::{self, DumpOptions};
+use super::tokenizer::Tokenizer;
+use crate::{Error, Result};
+
+/// One chat turn, serialized like the dicts transformers passes (absent fields are omitted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<MessageContent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+}
+
+/// A string, or a list of typed parts (`{"type": "text", "text": ...}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub function: FunctionCall,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    /// A JSON object, or a string already holding JSON.
+    pub arguments: serde_json::Value,
+}
+
+impl ChatMessage {
+    pub fn new(role: &str, text: &str) -> Self {
+        Self {
+            role: role.into(),
+            content: Some(MessageContent::Text(text.into())),
+            tool_calls: None,
+        }
+    }
+    pub fn system(text: &str) -> Self {
+        Self::new("system", text)
+    }
+    pub fn user(text: &str) -> Self {
+        Self::new("user", text)
+    }
+    pub fn assistant(text: &str) -> Self {
+        Self::new("assistant", text)
+    }
+    pub fn tool(text: &str) -> Self {
+        Self::new("tool", text)
+    }
+}
+
+/// Everything besides the messages. `None` tools/documents are passed as `none`, like
+/// transformers does.
+#[derive(Clone, Debug, Default)]
+pub struct ChatOptions {
+    pub tools: Option<Vec<serde_json::Value>>,
+    pub documents: Option<Vec<serde_json::Value>>,
+    pub add_generation_prompt: bool,
+    /// Extra template variables (transformers' `**kwargs`), e.g. `{"thinking": true}`.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+const NAME: &str = "chat_template";
+
+/// A compiled chat template plus the special-token strings it receives.
+#[derive(Debug)]
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    file: PathBuf,
+    /// `bos_token`, `eos_token`, `pad_token`, `unk_token` variables (when known).
+    pub special_tokens: Vec<(String, String)>,
+}
+
+impl ChatTemplate {
+    /// Compiles `source`; `file` (tokenizer_config.json or chat_template.jinja) is named in
+    /// errors. A syntax error is [`Error::Template`] with the line.
+    pub fn new(source: &str, file: &Path) -> Result<Self> {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(false)
+            .build()
+            .map_err(|e| template_err(file, &e))?;
+        env.set_syntax(syntax);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_filter("tojson", tojson);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_template_owned(NAME, source.to_string())
+            .map_err(|e| template_err(file, &e))?;
+        Ok(Self {
+            env,
+            file: file.to_path_buf(),
+            special_tokens: Vec::new(),
+        })
+    }
+
+    /// The tokenizer's template with its special-token strings.
+    pub fn from_tokenizer(tok: &Tokenizer) -> Result<Self> {
+        let Some(src) = &tok.chat_template else {
+            let dir = tok.path().parent().unwrap_or(Path::new("."));
+            return Err(Error::Template(format!(
+                "{}: no chat_template (and no chat_template.jinja in {})",
+                dir.join("tokenizer_config.json").display(),
+                dir.display()
+            )));
+        };
+        let mut t = Self::new(&src.text, &src.file)?;
+        for (name, value) in [
+            ("bos_token", &tok.bos_token),
+            ("eos_token", &tok.eos_token),
+            ("pad_token", &tok.pad_token),
+            ("unk_token", &tok.unk_token),
+        ] {
+            if let Some(v) = value {
+                t.special_tokens.push((name.into(), v.clone()));
+            }
+        }
+        Ok(t)
+    }
+
+    /// Renders typed messages.
+    pub fn render(&self, messages: &[ChatMessage], opts: &ChatOptions) -> Result<String> {
+        let msgs = serde_json::to_value(messages)
+            .map_err(|e| Error::Template(format!("cannot convert messages: {e}")))?;
+        self.render_value(&msgs, opts)
+    }
+
+    /// Renders messages given as JSON (a list of objects with any extra keys).
+    pub fn render_json(
+        &self,
+        messages: &[serde_json::Value],
+        opts: &ChatOptions,
+    ) -> Result<String> {
+        self.render_value(&serde_json::Value::Array(messages.to_vec()), opts)
+    }
+
+    fn render_value(&self, messages: &serde_json::Value, opts: &ChatOptions) -> Result<String> {
+        let list = |v: &Option<Vec<serde_json::Value>>| match v {
+            Some(items) => to_value(&serde_json::Value::Array(items.clone())),
+            None => Value::from(()),
+        };
+        let mut ctx: Vec<(String, Value)> = self
+            .special_tokens
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        ctx.extend(opts.extra.iter().map(|(k, v)| (k.clone(), to_value(v))));
+        ctx.push(("messages".into(), to_value(messages)));
+        ctx.push(("tools".into(), list(&opts.tools)));
+        ctx.push(("documents".into(), list(&opts.documents)));
+        ctx.push((
+            "add_generation_prompt".into(),
+            Value::from(opts.add_generation_prompt),
+        ));
+        let tmpl = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| template_err(&self.file, &e))?;
+        tmpl.render(Value::from_object(JsonMap(ctx)))
+            .map_err(|e| template_err(&self.file, &e))
+    }
+}
+
+fn template_err(file: &Path, e: &minijinja::Error) -> Error {
+    let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    Error::Template(format!(
+        "{}: chat_template{line}: {}{detail}",
+        file.display(),
+        e.kind()
+    ))
+}
+
+/// A JSON object as a template map that keeps insertion order (later keys win on lookup, as
+/// with `dict.update`).
+#[derive(Debug)]
+struct JsonMap(Vec<(String, Value)>);
+
+impl Object for JsonMap {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<&str> = Vec::new();
+        for (k, _) in &self.0 {
+            if !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+        Enumerator::Values(keys.into_iter().map(Value::from).collect())
+    }
+}
+
+/// serde_json → template value, keeping object key order.
+pub fn to_value(v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::from(()),
+        J::Bool(b) => Value::from(*b),
+        J::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        J::String(s) => Value::from(s.as_str()),
+        J::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<_>>()),
+        J::Object(map) => Value::from_object(JsonMap(
+            map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+        )),
+    }
+}
+
+/// transformers' `tojson(x, ensure_ascii=False, indent=None, separators=None,
+/// sort_keys=False)`.
+fn tojson(
+    value: &Value,
+    ensure_ascii: Option<bool>,
+    indent: Option<Value>,
+    kwargs: Kwargs,
+) -> std::result::Result<Value, minijinja::Error> {
+    let ensure_ascii = kwargs
+        .get::<Option<bool>>("ensure_ascii")?
+        .or(ensure_ascii)
+        .unwrap_or(false);
+    let indent = match kwargs.get::<Option<Value>>("indent")?.or(indent) {
+        None => None,
+        Some(v) if v.is_none() => None,
+        Some(v) => Some(match v.as_str() {
+            Some(s) => s.to_string(),
+            None => " ".repeat(usize::try_from(v.clone()).map_err(|_| {
+                minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("tojson: bad indent {v}"),
+                )
+            })?),
+        }),
+    };
+    let separators = match kwargs.get::<Option<Vec<String>>>("separators")? {
+        None => None,
+        Some(s) if s.len() == 2 => Some((s[0].clone(), s[1].clone())),
+        Some(_) => {
+            return Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "tojson: separators must be (item_separator, key_separator)",
+            ));
+        }
+    };
+    let sort_keys = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let opts = DumpOptions {
+        ensure_ascii,
+        indent,
+        separators,
+        sort_keys,
+    };
+    // A plain (not "safe") string: the environment does no auto-escaping anyway.
+    pyfmt::dumps(value, &opts).map(Value::from)
+}
+
+fn raise_exception(msg: String) -> std::result::Result<Value, minijinja::Error> {
+    Err(minijinja::Error::new(
+        ErrorKind::InvalidOperation,
+        format!("raise_exception: {msg}"),
+    ))
+}
+
+fn strftime_now(fmt: String) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    pyfmt::strftime(secs, &fmt)
+}

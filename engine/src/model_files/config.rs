@@ -1,0 +1,562 @@
+//! `config.json` → [`ModelConfig`]: every hyper-parameter the forward pass needs, with the
+//! defaults of transformers' `GraniteMoeHybridConfig` for absent keys (spec §2) and validation
+//! that names the offending JSON key. The file is untrusted input: nothing here panics.
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::json::{self, Fields};
+use crate::{Error, Result};
+
+/// The mixer of one decoder layer (`layer_types[i]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    Mamba,
+    Attention,
+}
+
+/// Positional encoding of the attention layers. Hybrids are NoPE; the dense releases use RoPE.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PositionEmbedding {
+    None,
+    /// Plain ("default") rotary embedding, rotate-half pairing, base `theta`.
+    Rope {
+        theta: f64,
+    },
+}
+
+/// The `time_step_limit` clamp of Δ (after softplus). `max` may be +∞.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct TimeStepLimit {
+    pub min: f32,
+    pub max: f32,
+}
+
+/// The model hyper-parameters. Field names follow config.json; mamba fields are meaningless
+/// (and unvalidated) when no layer is a mamba layer, because dense configs carry leftovers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub layer_types: Vec<LayerKind>,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    /// Always `hidden_size / num_attention_heads` (Granite has no `head_dim` key).
+    pub head_dim: usize,
+    pub attention_bias: bool,
+    /// The complete softmax scale (replaces 1/√head_dim).
+    pub attention_multiplier: f32,
+    pub position_embedding: PositionEmbedding,
+    pub max_position_embeddings: usize,
+    pub rms_norm_eps: f32,
+    pub embedding_multiplier: f32,
+    pub residual_multiplier: f32,
+    /// Divisor of the logits.
+    pub logits_scaling: f32,
+    pub num_local_experts: usize,
+    pub num_experts_per_tok: usize,
+    pub intermediate_size: usize,
+    pub shared_intermediate_size: usize,
+    pub mamba_n_heads: usize,
+    pub mamba_d_head: usize,
+    pub mamba_n_groups: usize,
+    pub mamba_d_state: usize,
+    pub mamba_d_conv: usize,
+    pub mamba_expand: usize,
+    pub mamba_chunk_size: usize,
+    pub mamba_conv_bias: bool,
+    pub mamba_proj_bias: bool,
+    /// `None` when the config does not set one (the released checkpoints): no clamp.
+    pub time_step_limit: Option<TimeStepLimit>,
+    pub tie_word_embeddings: bool,
+    pub bos_token_id: Option<u32>,
+    /// `eos_token_id` may be one id or a list; empty when null.
+    pub eos_token_ids: Vec<u32>,
+    pub pad_token_id: Option<u32>,
+}
+
+impl ModelConfig {
+    /// Reads `<dir>/config.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        Self::from_file(&dir.join("config.json"))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_json_str(&text, path)
+    }
+
+    /// Parses config.json text; `path` is only used to name the file in errors.
+    pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
+        let value = json::parse_python_json(text).map_err(|msg| Error::Format {
+            file: path.to_path_buf(),
+            msg: format!("invalid JSON: {msg}"),
+        })?;
+        let Value::Object(obj) = value else {
+            return Err(Error::Format {
+                file: path.to_path_buf(),
+                msg: "config.json must be a JSON object".into(),
+            });
+        };
+        parse(&Fields::new(&obj, path))
+    }
+
+    pub fn n_attention_layers(&self) -> usize {
+        self.layer_types
+            .iter()
+            .filter(|k| **k == LayerKind::Attention)
+            .count()
+    }
+    pub fn n_mamba_layers(&self) -> usize {
+        self.layer_types
+            .iter()
+            .filter(|k| **k == LayerKind::Mamba)
+            .count()
+    }
+    pub fn has_mamba(&self) -> bool {
+        self.n_mamba_layers() > 0
+    }
+    /// Routed MoE present (`num_local_experts > 0`); the shared MLP is always present.
+    pub fn has_experts(&self) -> bool {
+        self.num_local_experts > 0
+    }
+    /// `nQ · head_dim`: rows of q_proj, columns of o_proj.
+    pub fn q_dim(&self) -> usize {
+        self.num_attention_heads * self.head_dim
+    }
+    /// `nKV · head_dim`: rows of k_proj and v_proj.
+    pub fn kv_dim(&self) -> usize {
+        self.num_key_value_heads * self.head_dim
+    }
+    /// Di = mamba_n_heads · mamba_d_head (= mamba_expand · hidden_size, validated).
+    pub fn d_inner(&self) -> usize {
+        self.mamba_n_heads.saturating_mul(self.mamba_d_head)
+    }
+    /// Channels of the causal conv: x | B | C = Di + 2·G·N.
+    pub fn conv_dim(&self) -> usize {
+        let bc = self.mamba_n_groups.saturating_mul(self.mamba_d_state);
+        self.d_inner().saturating_add(bc.saturating_mul(2))
+    }
+    /// Rows of mamba.in_proj: z | xBC | dt = 2·Di + 2·G·N + nH.
+    pub fn in_proj_rows(&self) -> usize {
+        self.d_inner()
+            .saturating_add(self.conv_dim())
+            .saturating_add(self.mamba_n_heads)
+    }
+    /// RoPE base when the attention layers use RoPE.
+    pub fn rope_theta(&self) -> Option<f64> {
+        match self.position_embedding {
+            PositionEmbedding::Rope { theta } => Some(theta),
+            PositionEmbedding::None => None,
+        }
+    }
+    /// The Δ clamp to apply, or `None` when there is none or it is a no-op ((≤0, +∞): softplus
+    /// is already non-negative).
+    pub fn dt_clamp(&self) -> Option<(f32, f32)> {
+        let l = self.time_step_limit?;
+        (l.min > 0.0 || l.max.is_finite()).then_some((l.min, l.max))
+    }
+}
+
+fn parse(f: &Fields) -> Result<ModelConfig> {
+    match f.get("model_type") {
+        Some(Value::String(s)) if s == "granitemoehybrid" => {}
+        Some(v) => {
+            return Err(f.err(
+                "model_type",
+                format!("expected \"granitemoehybrid\", got {v} (only Granite 4.0 hybrid checkpoints are supported)"),
+            ));
+        }
+        None => return Err(f.err("model_type", "missing (expected \"granitemoehybrid\")")),
+    }
+    let num_hidden_layers = f.usize("num_hidden_layers", 32)?;
+    let layer_types = parse_layer_types(f, num_hidden_layers)?;
+    let has_mamba = layer_types.contains(&LayerKind::Mamba);
+    let hidden_size = f.usize("hidden_size", 4096)?;
+    let num_attention_heads = f.usize("num_attention_heads", 32)?;
+    let num_key_value_heads = f
+        .opt_usize("num_key_value_heads")?
+        .unwrap_or(num_attention_heads);
+
+    let position_embedding = parse_position_embedding(f)?;
+    let time_step_limit = parse_time_step_limit(f)?;
+
+    match f.get("hidden_act") {
+        None => {}
+        Some(Value::String(s)) if s == "silu" || s == "swish" => {}
+        Some(v) => {
+            return Err(f.err(
+                "hidden_act",
+                format!("{v} is not supported (only \"silu\")"),
+            ));
+        }
+    }
+
+    let mamba_n_heads = f.usize("mamba_n_heads", 128)?;
+    let mamba_expand = f.usize("mamba_expand", 2)?;
+    let mamba_d_head = match f.get("mamba_d_head") {
+        None => None,
+        Some(Value::String(s)) if s == "auto" => None,
+        Some(_) => Some(f.usize("mamba_d_head", 0)?),
+    };
+    let d_inner = mamba_expand.saturating_mul(hidden_size);
+    let mamba_d_head = match mamba_d_head {
+        Some(p) => p,
+        None if !has_mamba => d_inner.checked_div(mamba_n_heads).unwrap_or(0),
+        None => {
+            if mamba_n_heads == 0 || !d_inner.is_multiple_of(mamba_n_heads) {
+                return Err(f.err(
+                    "mamba_d_head",
+                    format!("\"auto\" needs mamba_expand·hidden_size = {d_inner} divisible by mamba_n_heads = {mamba_n_heads}"),
+                ));
+            }
+            d_inner / mamba_n_heads
+        }
+    };
+
+    let (bos_token_id, eos_token_ids, pad_token_id) = (
+        f.opt_u32("bos_token_id", Some(1))?,
+        parse_eos(f)?,
+        f.opt_u32("pad_token_id", None)?,
+    );
+
+    let cfg = ModelConfig {
+        vocab_size: f.usize("vocab_size", 32000)?,
+        hidden_size,
+        num_hidden_layers,
+        layer_types,
+        num_attention_heads,
+        num_key_value_heads,
+        head_dim: hidden_size.checked_div(num_attention_heads).unwrap_or(0),
+        attention_bias: f.bool("attention_bias", false)?,
+        attention_multiplier: f.f32("attention_multiplier", 1.0)?,
+        position_embedding,
+        max_position_embeddings: f.usize("max_position_embeddings", 2048)?,
+        rms_norm_eps: f.f32("rms_norm_eps", 1e-6)?,
+        embedding_multiplier: f.f32("embedding_multiplier", 1.0)?,
+        residual_multiplier: f.f32("residual_multiplier", 1.0)?,
+        logits_scaling: f.f32("logits_scaling", 1.0)?,
+        num_local_experts: f.usize("num_local_experts", 8)?,
+        num_experts_per_tok: f.usize("num_experts_per_tok", 2)?,
+        intermediate_size: f.usize("intermediate_size", 11008)?,
+        shared_intermediate_size: f.usize("shared_intermediate_size", 1024)?,
+        mamba_n_heads,
+        mamba_d_head,
+        mamba_n_groups: f.usize("mamba_n_groups", 1)?,
+        mamba_d_state: f.usize("mamba_d_state", 256)?,
+        mamba_d_conv: f.usize("mamba_d_conv", 4)?,
+        mamba_expand,
+        mamba_chunk_size: f.usize("mamba_chunk_size", 256)?,
+        mamba_conv_bias: f.bool("mamba_conv_bias", true)?,
+        mamba_proj_bias: f.bool("mamba_proj_bias", false)?,
+        time_step_limit,
+        tie_word_embeddings: f.bool("tie_word_embeddings", false)?,
+        bos_token_id,
+        eos_token_ids,
+        pad_token_id,
+    };
+    validate(&cfg, f)?;
+    Ok(cfg)
+}
+
+fn parse_layer_types(f: &Fields, n_layers: usize) -> Result<Vec<LayerKind>> {
+    let key = if f.get("layer_types").is_some_and(|v| !v.is_null()) {
+        "layer_types"
+    } else if f.get("layers_block_type").is_some_and(|v| !v.is_null()) {
+        "layers_block_type"
+    } else {
+        // Class default: every layer is a mamba layer.
+        return Ok(vec![LayerKind::Mamba; n_layers]);
+    };
+    let Some(Value::Array(items)) = f.get(key) else {
+        return Err(f.err(key, "must be a list of \"mamba\"/\"attention\""));
+    };
+    if items.len() != n_layers {
+        return Err(f.err(
+            key,
+            format!(
+                "has {} entries but num_hidden_layers is {n_layers}",
+                items.len()
+            ),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_str() {
+            Some("mamba") => Ok(LayerKind::Mamba),
+            Some("attention") => Ok(LayerKind::Attention),
+            _ => Err(f.err(
+                &format!("{key}[{i}]"),
+                format!("unknown layer type {v} (expected \"mamba\" or \"attention\")"),
+            )),
+        })
+        .collect()
+}
+
+/// `"rope"` → RoPE; `"nope"`, null or absent → none. RoPE variants other than the plain one are
+/// rejected because the engine does not implement them; they are not checked for NoPE models.
+fn parse_position_embedding(f: &Fields) -> Result<PositionEmbedding> {
+    match f.get("position_embedding_type") {
+        None | Some(Value::Null) => return Ok(PositionEmbedding::None),
+        Some(Value::String(s)) if s == "nope" => return Ok(PositionEmbedding::None),
+        Some(Value::String(s)) if s == "rope" => {}
+        Some(v) => {
+            return Err(f.err(
+                "position_embedding_type",
+                format!("unknown value {v} (expected \"rope\", \"nope\" or null)"),
+            ));
+        }
+    }
+    let mut theta = f.f64("rope_theta", 10000.0)?;
+    for key in ["rope_scaling", "rope_parameters"] {
+        match f.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(params)) => {
+                let kind = params.get("rope_type").or_else(|| params.get("type"));
+                match kind {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) if s == "default" => {}
+                    Some(v) => {
+                        return Err(f.err(
+                            key,
+                            format!("RoPE type {v} is not supported (only the default RoPE is implemented)"),
+                        ));
+                    }
+                }
+                if let Some(t) = params.get("rope_theta") {
+                    theta = json::as_f64(t).ok_or_else(|| {
+                        f.err(
+                            &format!("{key}.rope_theta"),
+                            format!("must be a number, got {t}"),
+                        )
+                    })?;
+                }
+            }
+            Some(v) => return Err(f.err(key, format!("must be an object or null, got {v}"))),
+        }
+    }
+    if !(theta.is_finite() && theta > 0.0) {
+        return Err(f.err(
+            "rope_theta",
+            format!("must be a positive number, got {theta}"),
+        ));
+    }
+    Ok(PositionEmbedding::Rope { theta })
+}
+
+/// `[min, max]`; a null or infinite bound means unbounded on that side.
+fn parse_time_step_limit(f: &Fields) -> Result<Option<TimeStepLimit>> {
+    let v = match f.get("time_step_limit") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let bad = |why: &str| f.err("time_step_limit", format!("{why}, got {v}"));
+    let Value::Array(a) = v else {
+        return Err(bad("must be a [min, max] list"));
+    };
+    if a.len() != 2 {
+        return Err(bad("must have exactly two entries [min, max]"));
+    }
+    let bound = |x: &Value, unbounded: f64| -> Result<f64> {
+        match x {
+            Value::Null => Ok(unbounded),
+            other => json::as_f64(other).ok_or_else(|| bad("entries must be numbers or null")),
+        }
+    };
+    let (min, max) = (bound(&a[0], 0.0)?, bound(&a[1], f64::INFINITY)?);
+    if min.is_nan() || max.is_nan() || min > max || min == f64::INFINITY {
+        return Err(bad("must satisfy min ≤ max without NaN"));
+    }
+    Ok(Some(TimeStepLimit {
+        min: min.max(0.0) as f32,
+        max: max as f32,
+    }))
+}
+
+fn parse_eos(f: &Fields) -> Result<Vec<u32>> {
+    match f.get("eos_token_id") {
+        None => Ok(vec![2]),
+        Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                json::as_u32(v).ok_or_else(|| {
+                    f.err(
+                        &format!("eos_token_id[{i}]"),
+                        format!("must be a token id, got {v}"),
+                    )
+                })
+            })
+            .collect(),
+        Some(_) => Ok(vec![f.opt_u32("eos_token_id", None)?.unwrap_or(0)]),
+    }
+}
+
+fn validate(c: &ModelConfig, f: &Fields) -> Result<()> {
+    let nonzero = [
+        ("vocab_size", c.vocab_size),
+        ("hidden_size", c.hidden_size),
+        ("num_hidden_layers", c.num_hidden_layers),
+        ("num_attention_heads", c.num_attention_heads),
+        ("num_key_value_heads", c.num_key_value_heads),
+        ("shared_intermediate_size", c.shared_intermediate_size),
+    ];
+    for (field, v) in nonzero {
+        if v == 0 {
+            return Err(f.err(field, "must be greater than 0"));
+        }
+    }
+    check_limits(c, f)?;
+    if !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+        return Err(f.err(
+            "num_attention_heads",
+            format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                c.hidden_size, c.num_attention_heads
+            ),
+        ));
+    }
+    if let Some(Value::Number(_)) = f.get("head_dim") {
+        let hd = f.usize("head_dim", 0)?;
+        if hd != c.head_dim {
+            return Err(f.err(
+                "head_dim",
+                format!(
+                    "{hd} differs from hidden_size/num_attention_heads = {}; not supported",
+                    c.head_dim
+                ),
+            ));
+        }
+    }
+    if !c.num_attention_heads.is_multiple_of(c.num_key_value_heads) {
+        return Err(f.err(
+            "num_key_value_heads",
+            format!(
+                "{} does not divide num_attention_heads {}",
+                c.num_key_value_heads, c.num_attention_heads
+            ),
+        ));
+    }
+    for (field, v) in [
+        ("attention_multiplier", c.attention_multiplier),
+        ("embedding_multiplier", c.embedding_multiplier),
+        ("residual_multiplier", c.residual_multiplier),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(f.err(
+                field,
+                format!("must be a finite non-negative number, got {v}"),
+            ));
+        }
+    }
+    for (field, v) in [
+        ("logits_scaling", c.logits_scaling),
+        ("rms_norm_eps", c.rms_norm_eps),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(f.err(field, format!("must be a finite number > 0, got {v}")));
+        }
+    }
+    if c.has_experts() {
+        let (e, k) = (c.num_local_experts, c.num_experts_per_tok);
+        if k == 0 || k > e {
+            return Err(f.err(
+                "num_experts_per_tok",
+                format!("must be between 1 and num_local_experts = {e}, got {k}"),
+            ));
+        }
+        if c.intermediate_size == 0 {
+            return Err(f.err(
+                "intermediate_size",
+                "must be greater than 0 when num_local_experts > 0",
+            ));
+        }
+    }
+    if c.has_mamba() {
+        validate_mamba(c, f)?;
+    }
+    Ok(())
+}
+
+fn validate_mamba(c: &ModelConfig, f: &Fields) -> Result<()> {
+    for (field, v) in [
+        ("mamba_n_heads", c.mamba_n_heads),
+        ("mamba_d_head", c.mamba_d_head),
+        ("mamba_n_groups", c.mamba_n_groups),
+        ("mamba_d_state", c.mamba_d_state),
+        ("mamba_expand", c.mamba_expand),
+        ("mamba_chunk_size", c.mamba_chunk_size),
+    ] {
+        if v == 0 {
+            return Err(f.err(field, "must be greater than 0"));
+        }
+    }
+    if c.mamba_d_conv < 1 {
+        return Err(f.err(
+            "mamba_d_conv",
+            format!("must be at least 1, got {}", c.mamba_d_conv),
+        ));
+    }
+    let want = c.mamba_expand.checked_mul(c.hidden_size);
+    if c.mamba_n_heads.checked_mul(c.mamba_d_head) != want {
+        return Err(f.err(
+            "mamba_d_head",
+            format!(
+                "mamba_n_heads·mamba_d_head = {}·{} must equal mamba_expand·hidden_size = {}·{}",
+                c.mamba_n_heads, c.mamba_d_head, c.mamba_expand, c.hidden_size
+            ),
+        ));
+    }
+    if !c.mamba_n_heads.is_multiple_of(c.mamba_n_groups) {
+        return Err(f.err(
+            "mamba_n_groups",
+            format!(
+                "mamba_n_heads {} is not divisible by mamba_n_groups {}",
+                c.mamba_n_heads, c.mamba_n_groups
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Upper bounds far above any real model, so that shape and size arithmetic can never
+/// overflow on a hostile config.
+fn check_limits(c: &ModelConfig, f: &Fields) -> Result<()> {
+    const WIDTH: usize = 1 << 20;
+    let mut limits = vec![
+        ("vocab_size", c.vocab_size, 1 << 24),
+        ("hidden_size", c.hidden_size, WIDTH),
+        ("num_hidden_layers", c.num_hidden_layers, 1 << 12),
+        ("num_attention_heads", c.num_attention_heads, 1 << 12),
+        ("num_key_value_heads", c.num_key_value_heads, 1 << 12),
+        ("num_local_experts", c.num_local_experts, 1 << 12),
+        ("intermediate_size", c.intermediate_size, WIDTH),
+        (
+            "shared_intermediate_size",
+            c.shared_intermediate_size,
+            WIDTH,
+        ),
+    ];
+    if c.has_mamba() {
+        limits.extend([
+            ("mamba_n_heads", c.mamba_n_heads, 1 << 14),
+            ("mamba_d_head", c.mamba_d_head, 1 << 14),
+            ("mamba_n_groups", c.mamba_n_groups, 1 << 14),
+            ("mamba_d_state", c.mamba_d_state, 1 << 14),
+            ("mamba_d_conv", c.mamba_d_conv, 1 << 10),
+            ("mamba_expand", c.mamba_expand, 1 << 6),
+        ]);
+    }
+    for (field, v, max) in limits {
+        if v > max {
+            return Err(f.err(field, format!("{v} exceeds the sanity limit {max}")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Conversion of tensor bytes to what the GPU stores: f16 for weights, f32 for the small SSM
+//! vectors. Works on one tensor, or a range of its rows, at a time so the whole model is never
+//! held in host memory.
+//!
+//! BF16 and F32 → F16 round to nearest-even (a single rounding: BF16 → F32 is exact). Values
+//! whose magnitude exceeds the f16 range (±65504 after rounding, and ±∞) are **saturated** to
+//! ±65504 instead of becoming ±∞, which would turn into NaN inside a matmul; they are counted so
+//! the caller can warn. NaN stays NaN. F16 input is copied bit for bit.
+use half::{bf16, f16};
+
+use super::safetensors::Dtype;
+use super::weights::TensorView;
+use crate::{Error, Result};
+
+/// Bits of the largest finite f16 (65504).
+pub const F16_MAX_BITS: u16 = 0x7BFF;
+
+fn tensor_err(view: &TensorView, msg: String) -> Error {
+    Error::Tensor {
+        file: view.file.to_path_buf(),
+        tensor: view.name.to_string(),
+        msg,
+    }
+}
+
+/// One f32 → f16 bit pattern with saturation; the bool says whether it saturated.
+#[inline]
+pub fn f32_to_f16_saturating(x: f32) -> (u16, bool) {
+    let h = f16::from_f32(x);
+    if h.is_infinite() {
+        let bits = if x.is_sign_negative() {
+            F16_MAX_BITS | 0x8000
+        } else {
+            F16_MAX_BITS
+        };
+        (bits, true)
+    } else {
+        (h.to_bits(), false)
+    }
+}
+
+/// Converts the whole tensor into `out` (length = numel); returns the number of saturated
+/// values.
+pub fn to_f16_into(view: &TensorView, out: &mut [u16]) -> Result<usize> {
+    to_f16_elems(view, 0, view.numel(), out)
+}
+
+/// Converts rows `[row_start, row_start + row_count)` (rows of the innermost dimension, see
+/// [`TensorView::row_len`]) into `out` (length = row_count · row_len); returns the number of
+/// saturated values.
+pub fn to_f16_rows(
+    view: &TensorView,
+    row_start: usize,
+    row_count: usize,
+    out: &mut [u16],
+) -> Result<usize> {
+    let row_len = view.row_len();
+    let (Some(start), Some(count)) = (
+        row_start.checked_mul(row_len),
+        row_count.checked_mul(row_len),
+    ) else {
+        return Err(tensor_err(
+            view,
+            format!("row range {row_start}+{row_count} overflows"),
+        ));
+    };
+    if row_start
+        .checked_add(row_count)
+        .is_none_or(|end| end > view.n_rows())
+    {
+        return Err(tensor_err(
+            view,
+            format!(
+                "rows {row_start}..{} requested but the tensor has {} rows",
+                row_start.saturating_add(row_count),
+                view.n_rows()
+            ),
+        ));
+    }
+    to_f16_elems(view, start, count, out)
+}
+
+/// Converts elements `[start, start + count)` into `out` (length = count).
+pub fn to_f16_elems(
+    view: &TensorView,
+    start: usize,
+    count: usize,
+    out: &mut [u16],
+) -> Result<usize> {
+    let src = elem_bytes(view, start, count, out.len())?;
+    let mut overflow = 0usize;
+    match view.dtype {
+        Dtype::F16 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
+                *o = u16::from_le_bytes([b[0], b[1]]);
+            }
+        }
+        Dtype::BF16 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
+                let x = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+                let (bits, sat) = f32_to_f16_saturating(x);
+                *o = bits;
+                overflow += sat as usize;
+            }
+        }
+        Dtype::F32 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
+                let (bits, sat) =
+                    f32_to_f16_saturating(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                *o = bits;
+                overflow += sat as usize;
+            }
+        }
+        other => return Err(unsupported(view, other)),
+    }
+    Ok(overflow)
+}
+
+/// The whole tensor as f32 (exact for all three dtypes). Meant for small vectors: A_log, D,
+/// dt_bias, norm weights.
+pub fn to_f32_vec(view: &TensorView) -> Result<Vec<f32>> {
+    let mut out = vec![0f32; view.numel()];
+    to_f32_into(view, &mut out)?;
+    Ok(out)
+}
+
+/// The whole tensor as f32 into `out` (length = numel).
+pub fn to_f32_into(view: &TensorView, out: &mut [f32]) -> Result<()> {
+    let src = elem_bytes(view, 0, view.numel(), out.len())?;
+    match view.dtype {
+        Dtype::F16 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
+                *o = f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+            }
+        }
+        Dtype::BF16 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
+                *o = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+            }
+        }
+        Dtype::F32 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        other => return Err(unsupported(view, other)),
+    }
+    Ok(())
+}
+
+fn unsupported(view: &TensorView, dtype: Dtype) -> Error {
+    tensor_err(
+        view,
+        format!("dtype {dtype} is not supported (expected BF16, F16 or F32)"),
+    )
+}
+
+/// The bytes of elements `[start, start+count)`, after checking the range and `out_len`.
+fn elem_bytes<'a>(
+    view: &TensorView<'a>,
+    start: usize,
+    count: usize,
+    out_len: usize,
+) -> Result<&'a [u8]> {
+    if out_len != count {
+        return Err(tensor_err(
+            view,
+            format!("destination holds {out_len} values but {count} were requested"),
+        ));
+    }
+    let size = view.dtype.size();
+    let range = start
+        .checked_add(count)
+        .filter(|&end| end <= view.numel())
+        .and_then(|end| Some(start.checked_mul(size)?..end.checked_mul(size)?));
+    range.and_then(|r| view.bytes.get(r)).ok_or_else(|| {
+        tensor_err(
+            view,
+            format!(
+                "elements {start}..{} requested but the tensor has {}",
+                start.saturating_add(count),
+                view.numel()
+            ),
+        )
+    })
+}

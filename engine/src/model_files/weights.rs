@@ -1,0 +1,238 @@
+//! The weights of a model folder: `model.safetensors`, or the shards named by
+//! `model.safetensors.index.json`, memory-mapped and checked against the config **before**
+//! anything is converted or uploaded, so a bad checkpoint fails fast with the tensor and file.
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::config::ModelConfig;
+use super::safetensors::{Dtype, SafetensorsFile, TensorInfo};
+use super::tensors::{self, TensorSpec};
+use crate::{Error, Result};
+
+pub const SINGLE_FILE: &str = "model.safetensors";
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// A borrowed tensor: raw little-endian bytes straight from the memory map.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorView<'a> {
+    pub name: &'a str,
+    pub dtype: Dtype,
+    pub shape: &'a [usize],
+    pub bytes: &'a [u8],
+    pub file: &'a Path,
+}
+
+impl TensorView<'_> {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// Length of the innermost dimension (1 for a scalar). A "row" for streaming conversion.
+    pub fn row_len(&self) -> usize {
+        self.shape.last().copied().unwrap_or(1)
+    }
+    /// Number of innermost rows: numel / row_len (0 for an empty tensor).
+    pub fn n_rows(&self) -> usize {
+        self.numel().checked_div(self.row_len()).unwrap_or(0)
+    }
+}
+
+/// All safetensors files of a model and a name → location map.
+#[derive(Debug)]
+pub struct ModelWeights {
+    dir: PathBuf,
+    files: Vec<SafetensorsFile>,
+    locate: HashMap<String, (usize, usize)>,
+    /// The file named in "missing tensor" errors: model.safetensors or the index.
+    source: PathBuf,
+}
+
+impl ModelWeights {
+    /// Opens the weights of `dir` and validates every tensor `cfg` implies (presence, shape,
+    /// dtype BF16/F16/F32).
+    pub fn open(dir: &Path, cfg: &ModelConfig) -> Result<Self> {
+        let w = Self::open_unchecked(dir)?;
+        w.validate(cfg)?;
+        Ok(w)
+    }
+
+    /// Opens and validates the file structure only (no config check), e.g. for inspecting
+    /// headers.
+    pub fn open_unchecked(dir: &Path) -> Result<Self> {
+        let single = dir.join(SINGLE_FILE);
+        let index = dir.join(INDEX_FILE);
+        let (files, source, weight_map) = if single.is_file() {
+            (vec![SafetensorsFile::open(&single)?], single, None)
+        } else if index.is_file() {
+            let Index { shards, map } = read_index(dir, &index)?;
+            let files = shards
+                .iter()
+                .map(|s| SafetensorsFile::open(&dir.join(s)))
+                .collect::<Result<Vec<_>>>()?;
+            (files, index, Some(map))
+        } else {
+            return Err(Error::Format {
+                file: dir.to_path_buf(),
+                msg: format!("no {SINGLE_FILE} or {INDEX_FILE} in the model folder"),
+            });
+        };
+        let mut locate: HashMap<String, (usize, usize)> = HashMap::new();
+        for (fi, f) in files.iter().enumerate() {
+            for (ti, t) in f.tensors().iter().enumerate() {
+                if let Some(&(other, _)) = locate.get(&t.name) {
+                    return Err(Error::Tensor {
+                        file: f.path().to_path_buf(),
+                        tensor: t.name.clone(),
+                        msg: format!("also present in {}", files[other].path().display()),
+                    });
+                }
+                locate.insert(t.name.clone(), (fi, ti));
+            }
+        }
+        if let Some(map) = weight_map {
+            for (name, shard) in map {
+                let found = locate.get(&name).map(|&(fi, _)| files[fi].path());
+                if found.and_then(Path::file_name) != Some(std::ffi::OsStr::new(&shard)) {
+                    return Err(Error::Tensor {
+                        file: dir.join(&shard),
+                        tensor: name,
+                        msg: format!("listed in {INDEX_FILE} for this shard but not present in it"),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files,
+            locate,
+            source,
+        })
+    }
+
+    /// Checks that every expected tensor exists with the right shape and a supported dtype.
+    /// Extra tensors (e.g. `lm_head.weight` of a tied model) are ignored.
+    pub fn validate(&self, cfg: &ModelConfig) -> Result<()> {
+        for spec in tensors::expected_tensors(cfg) {
+            self.check(&spec)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self, spec: &TensorSpec) -> Result<()> {
+        let view = self.get(&spec.name)?;
+        let err = |msg: String| Error::Tensor {
+            file: view.file.to_path_buf(),
+            tensor: spec.name.clone(),
+            msg,
+        };
+        if view.shape != spec.shape.as_slice() {
+            return Err(err(format!(
+                "shape {:?} but config.json implies {:?}",
+                view.shape, spec.shape
+            )));
+        }
+        if !view.dtype.is_supported_float() {
+            return Err(err(format!(
+                "dtype {} is not supported (expected BF16, F16 or F32)",
+                view.dtype
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.locate.contains_key(name)
+    }
+
+    /// The tensor `name`; a missing tensor is an error naming the weights file or index.
+    pub fn get(&self, name: &str) -> Result<TensorView<'_>> {
+        let &(fi, ti) = self.locate.get(name).ok_or_else(|| Error::Tensor {
+            file: self.source.clone(),
+            tensor: name.to_string(),
+            msg: "missing from the checkpoint".into(),
+        })?;
+        let file = &self.files[fi];
+        let info = &file.tensors()[ti];
+        Ok(TensorView {
+            name: &info.name,
+            dtype: info.dtype,
+            shape: &info.shape,
+            bytes: file.data(info),
+            file: file.path(),
+        })
+    }
+
+    /// The output projection: `lm_head.weight`, or the embeddings when tied.
+    pub fn lm_head(&self, cfg: &ModelConfig) -> Result<TensorView<'_>> {
+        self.get(if cfg.tie_word_embeddings {
+            tensors::EMBED
+        } else {
+            tensors::LM_HEAD
+        })
+    }
+
+    /// Every header entry of every file (for counting parameters from the checkpoint).
+    pub fn infos(&self) -> impl Iterator<Item = &TensorInfo> {
+        self.files.iter().flat_map(|f| f.tensors().iter())
+    }
+
+    /// Paths of the files that were opened.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|f| f.path())
+    }
+}
+
+/// The parsed `model.safetensors.index.json`.
+struct Index {
+    /// Distinct shard file names, sorted.
+    shards: Vec<String>,
+    /// (tensor name, shard file name).
+    map: Vec<(String, String)>,
+}
+
+/// Reads the index. Every shard must be a plain file name inside `dir` and must exist.
+fn read_index(dir: &Path, index: &Path) -> Result<Index> {
+    let fmt = |msg: String| Error::Format {
+        file: index.to_path_buf(),
+        msg,
+    };
+    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| fmt(format!("invalid JSON: {e}")))?;
+    let Some(Value::Object(map)) = json.get("weight_map") else {
+        return Err(fmt("missing `weight_map` object".into()));
+    };
+    let mut pairs = Vec::with_capacity(map.len());
+    let mut shards = BTreeSet::new();
+    for (name, shard) in map {
+        let Some(shard) = shard.as_str() else {
+            return Err(fmt(format!(
+                "weight_map[`{name}`] must be a file name, got {shard}"
+            )));
+        };
+        let plain = Path::new(shard).file_name().is_some_and(|f| f == shard);
+        if !plain || shard == ".." {
+            return Err(fmt(format!(
+                "weight_map[`{name}`] = \"{shard}\" is not a plain file name in the model folder"
+            )));
+        }
+        if shards.insert(shard.to_string()) && !dir.join(shard).is_file() {
+            return Err(fmt(format!(
+                "shard `{shard}` (holding tensor `{name}`) does not exist in {}",
+                dir.display()
+            )));
+        }
+        pairs.push((name.clone(), shard.to_string()));
+    }
+    if shards.is_empty() {
+        return Err(fmt("`weight_map` is empty".into()));
+    }
+    Ok(Index {
+        shards: shards.into_iter().collect(),
+        map: pairs,
+    })
+}
