@@ -1,5 +1,7 @@
 //! Command-line interface: argument definitions and dispatch to one module per subcommand.
 mod devices;
+mod inspect;
+mod model_arg;
 
 use clap::{Parser, Subcommand};
 
@@ -20,10 +22,13 @@ pub struct Cli {
 pub enum Command {
     /// List every GPU adapter with its backend, driver, optional features and limits.
     Devices(devices::DevicesArgs),
+    /// Architecture, parameters and bytes by category, and cache memory per session by context length.
+    Inspect(inspect::InspectArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices::run(a),
+        Command::Inspect(a) => inspect::run(a),
     }
 }

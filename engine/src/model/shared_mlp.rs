@@ -1,0 +1,37 @@
+//! The always-on shared MLP (also the whole FFN of dense variants):
+//! `shared(v) = W_out · (silu(W_in,gate · v) ⊙ W_in,up · v)`, with `input_linear` holding the
+//! gate rows first, then the up rows.
+use crate::Result;
+use crate::gpu::{F16Matrix, MemTag, Recorder, Rows};
+use crate::kernels::elementwise::swiglu;
+use crate::kernels::linear::{Epilogue, linear};
+
+use super::scratch::Scratch;
+use super::upload::Uploader;
+
+pub struct SharedMlp {
+    /// `[2S, H]`: gate rows then up rows.
+    input_linear: F16Matrix,
+    /// `[H, S]`
+    output_linear: F16Matrix,
+    width: usize,
+}
+
+impl SharedMlp {
+    pub(crate) fn load(up: &mut Uploader, layer: usize) -> Result<SharedMlp> {
+        let p = format!("model.layers.{layer}.shared_mlp");
+        let input_linear = up.matrix(&[&format!("{p}.input_linear.weight")], MemTag::SharedMlp, 1)?;
+        let output_linear = up.matrix(&[&format!("{p}.output_linear.weight")], MemTag::SharedMlp, 1)?;
+        let width = input_linear.rows / 2;
+        Ok(SharedMlp { input_linear, output_linear, width })
+    }
+
+    /// `h += alpha · shared(v)` for `n_tok` rows of `v`.
+    pub fn forward(&self, rec: &mut Recorder, v: Rows, h: Rows, n_tok: usize, alpha: f32, s: &Scratch) -> Result<()> {
+        let s2 = 2 * self.width;
+        linear(rec, &self.input_linear, v, s.ffn_in.rows(s2, 0), n_tok, Epilogue::default())?;
+        swiglu(rec, &s.ffn_in, &s.ffn_act, self.width, n_tok)?;
+        let ep = Epilogue { alpha, accumulate: true, bias: None };
+        linear(rec, &self.output_linear, s.ffn_act.rows(self.width, 0), h, n_tok, ep)
+    }
+}

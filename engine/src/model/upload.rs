@@ -1,0 +1,102 @@
+//! Streams validated safetensors tensors to the GPU, one tensor (or one row block of a large
+//! tensor) at a time, converting to the engine's storage types: f16 matrices, f32 vectors.
+//! Host memory never holds more than one row block.
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::Result;
+use crate::gpu::{F16Matrix, Gpu, MemTag, Tensor};
+use crate::model_files::{ModelWeights, to_f16_rows, to_f32_vec};
+
+/// Counts what the upload did, for the load report and the BF16 → F16 overflow warning.
+#[derive(Clone, Debug, Default)]
+pub struct UploadReport {
+    pub bytes_read: u64,
+    /// (tensor name, values saturated to ±65504 because they overflow f16)
+    pub overflows: Vec<(String, usize)>,
+}
+
+pub(crate) struct Uploader<'a> {
+    pub gpu: &'a Gpu,
+    pub weights: &'a ModelWeights,
+    pub report: UploadReport,
+    bar: ProgressBar,
+}
+
+impl<'a> Uploader<'a> {
+    pub fn new(gpu: &'a Gpu, weights: &'a ModelWeights, show_progress: bool) -> Self {
+        let total: u64 = weights.infos().map(|i| i.len as u64).sum();
+        // indicatif draws nothing when stderr is not a terminal.
+        let bar = if show_progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "loading {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Uploader { gpu, weights, report: UploadReport::default(), bar }
+    }
+
+    pub fn finish(self) -> UploadReport {
+        self.bar.finish_and_clear();
+        self.report
+    }
+
+    fn note_overflow(&mut self, name: &str, n: usize) {
+        if n > 0 {
+            match self.report.overflows.iter_mut().find(|(t, _)| t == name) {
+                Some((_, c)) => *c += n,
+                None => self.report.overflows.push((name.to_string(), n)),
+            }
+        }
+    }
+
+    /// Rows of several tensors stacked into one f16 matrix (e.g. q | k | v). All must have the
+    /// same row length. `row_group` keeps groups of rows in one part (an expert's rows).
+    pub fn matrix(&mut self, names: &[&str], tag: MemTag, row_group: usize) -> Result<F16Matrix> {
+        let views = names.iter().map(|n| self.weights.get(n)).collect::<Result<Vec<_>>>()?;
+        let cols = views[0].row_len();
+        let rows: usize = views.iter().map(|v| v.n_rows()).sum();
+        let label = names.join("|");
+        let mut overflows = Vec::new();
+        let bar = self.bar.clone();
+        let m = F16Matrix::upload(self.gpu, tag, rows, cols, row_group, &label, |row0, n, out| {
+            // Walk the stacked tensors, copying the slice of each that overlaps [row0, row0+n).
+            let (mut base, mut done) = (0usize, 0usize);
+            for v in &views {
+                let (lo, hi) = (base, base + v.n_rows());
+                let (a, b) = (row0.max(lo), (row0 + n).min(hi));
+                if a < b {
+                    let dst = &mut out[done * cols..(done + b - a) * cols];
+                    let over = to_f16_rows(v, a - lo, b - a, dst)?;
+                    overflows.push((v.name.to_string(), over));
+                    bar.inc(((b - a) * cols * v.dtype.size()) as u64);
+                    done += b - a;
+                }
+                base = hi;
+            }
+            Ok(())
+        })?;
+        for (name, n) in overflows {
+            self.note_overflow(&name, n);
+        }
+        self.report.bytes_read += views.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
+        Ok(m)
+    }
+
+    /// A small tensor kept in f32 (norm weights, conv taps, SSM vectors).
+    pub fn vector(&mut self, name: &str, tag: MemTag) -> Result<Tensor> {
+        let v = self.weights.get(name)?;
+        let data = to_f32_vec(&v)?;
+        self.bar.inc(v.bytes.len() as u64);
+        self.report.bytes_read += v.bytes.len() as u64;
+        Tensor::from_f32(self.gpu, tag, &[data.len()], &data, name)
+    }
+
+    /// A small tensor's values on the host (for precomputation before upload).
+    pub fn host_f32(&mut self, name: &str) -> Result<Vec<f32>> {
+        let v = self.weights.get(name)?;
+        self.bar.inc(v.bytes.len() as u64);
+        self.report.bytes_read += v.bytes.len() as u64;
+        to_f32_vec(&v)
+    }
+}
