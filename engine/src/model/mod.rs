@@ -1,0 +1,105 @@
+//! The Granite 4.0 hybrid model on the GPU: embeddings, a stack of (mixer, FFN) layers where
+//! the mixer is Mamba-2 or grouped-query attention, the final norm and the LM head.
+//!
+//! The forward pass only records kernels (see [`forward`]); the generation loop decides when to
+//! submit and what to read back.
+mod attention;
+mod forward;
+mod mamba;
+mod moe;
+mod scratch;
+mod shared_mlp;
+mod state;
+mod upload;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use forward::LogitRows;
+pub use scratch::Scratch;
+pub use state::{MixerState, State};
+pub use upload::UploadReport;
+
+use crate::Result;
+use crate::gpu::{F16Matrix, Gpu, MemTag, Tensor};
+use crate::model_files::{LayerKind, ModelConfig, ModelWeights};
+use attention::AttentionMixer;
+use mamba::MambaMixer;
+use moe::Moe;
+use shared_mlp::SharedMlp;
+use upload::Uploader;
+
+pub(crate) enum Mixer {
+    Mamba(MambaMixer),
+    Attention(AttentionMixer),
+}
+
+pub(crate) struct Layer {
+    input_norm: Tensor,
+    post_norm: Tensor,
+    mixer: Mixer,
+    shared_mlp: SharedMlp,
+    moe: Option<Moe>,
+}
+
+pub struct Model {
+    pub gpu: Arc<Gpu>,
+    pub cfg: ModelConfig,
+    embed: F16Matrix,
+    /// `None` when the embeddings are tied.
+    lm_head: Option<F16Matrix>,
+    final_norm: Tensor,
+    layers: Vec<Layer>,
+    pub upload_report: UploadReport,
+}
+
+impl Model {
+    /// Reads `config.json`, validates every tensor the config implies, then streams the weights
+    /// to the GPU tensor by tensor.
+    pub fn load(gpu: Arc<Gpu>, dir: &Path, show_progress: bool) -> Result<Model> {
+        let cfg = ModelConfig::load(dir)?;
+        let weights = ModelWeights::open(dir, &cfg)?;
+        let mut up = Uploader::new(&gpu, &weights, show_progress);
+        let embed = up.matrix(&["model.embed_tokens.weight"], MemTag::TokenEmbeddings, 1)?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for (i, kind) in cfg.layer_types.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let mixer = match kind {
+                LayerKind::Mamba => Mixer::Mamba(MambaMixer::load(&mut up, &cfg, i)?),
+                LayerKind::Attention => Mixer::Attention(AttentionMixer::load(&mut up, &cfg, i)?),
+            };
+            layers.push(Layer {
+                input_norm: up.vector(&format!("{p}.input_layernorm.weight"), MemTag::Norms)?,
+                post_norm: up.vector(&format!("{p}.post_attention_layernorm.weight"), MemTag::Norms)?,
+                mixer,
+                shared_mlp: SharedMlp::load(&mut up, i)?,
+                moe: if cfg.has_experts() { Some(Moe::load(&mut up, &cfg, i)?) } else { None },
+            });
+        }
+        let final_norm = up.vector("model.norm.weight", MemTag::Norms)?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(up.matrix(&["lm_head.weight"], MemTag::LmHead, 1)?)
+        };
+        let upload_report = up.finish();
+        gpu.wait()?;
+        Ok(Model { gpu, cfg, embed, lm_head, final_norm, layers, upload_report })
+    }
+
+    /// Fresh caches for one conversation: KV caches grow with it, Mamba states are fixed.
+    pub fn new_state(&self, max_context: usize) -> Result<State> {
+        State::new(self, max_context)
+    }
+
+    /// Activation buffers for forward calls of up to `max_tokens` tokens and `logit_rows` rows of
+    /// logits.
+    pub fn new_scratch(&self, max_tokens: usize, logit_rows: usize) -> Result<Scratch> {
+        Scratch::new(&self.gpu, &self.cfg, max_tokens, logit_rows)
+    }
+
+    /// The longest context a session may reach: the config's `max_position_embeddings`.
+    pub fn context_limit(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+}
