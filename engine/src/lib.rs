@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod error;
 pub mod gpu;
 pub mod kernels;

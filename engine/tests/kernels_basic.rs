@@ -286,3 +286,12 @@ fn embedding_lookup_across_parts() {
         assert_close("embedding", &out.read(&gpu).unwrap(), &want, 1e-6);
     }
 }
+
+#[test]
+fn bandwidth_probe_reports_positive_figures() {
+    let (_, gpu) = granite_engine::testing::gpus().remove(0);
+    let bw = granite_engine::bench::measure(&gpu, 4 << 20, 2).unwrap();
+    assert!(bw.copy_gb_s > 0.0 && bw.copy_gb_s.is_finite(), "{bw:?}");
+    assert!(bw.read_gb_s > 0.0 && bw.read_gb_s.is_finite(), "{bw:?}");
+    eprintln!("{bw:?}");
+}

@@ -16,6 +16,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matvec", include_str!("../../../shaders/matvec.wgsl")),
     ("matmul", include_str!("../../../shaders/matmul.wgsl")),
     ("embedding", include_str!("../../../shaders/embedding.wgsl")),
+    ("bandwidth", include_str!("../../../shaders/bandwidth.wgsl")),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
