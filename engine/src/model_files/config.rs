@@ -288,8 +288,9 @@ fn parse_layer_types(f: &Fields, n_layers: usize) -> Result<Vec<LayerKind>> {
         .iter()
         .enumerate()
         .map(|(i, v)| match v.as_str() {
-            Some("mamba") => Ok(LayerKind::Mamba),
-            Some("attention") => Ok(LayerKind::Attention),
+            // transformers 5 re-saves them as "linear_attention" / "full_attention".
+            Some("mamba" | "linear_attention") => Ok(LayerKind::Mamba),
+            Some("attention" | "full_attention") => Ok(LayerKind::Attention),
             _ => Err(f.err(
                 &format!("{key}[{i}]"),
                 format!("unknown layer type {v} (expected \"mamba\" or \"attention\")"),
