@@ -15,6 +15,42 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("rmsnorm", include_str!("../../../shaders/rmsnorm.wgsl")),
     ("matvec", include_str!("../../../shaders/matvec.wgsl")),
     ("matmul", include_str!("../../../shaders/matmul.wgsl")),
+    (
+        "mamba_conv",
+        include_str!("../../../shaders/mamba_conv.wgsl"),
+    ),
+    (
+        "mamba_state",
+        include_str!("../../../shaders/mamba_state.wgsl"),
+    ),
+    (
+        "mamba_scan",
+        include_str!("../../../shaders/mamba_scan.wgsl"),
+    ),
+    (
+        "mamba_norm",
+        include_str!("../../../shaders/mamba_norm.wgsl"),
+    ),
+    (
+        "mamba_ssd_dt",
+        include_str!("../../../shaders/mamba_ssd_dt.wgsl"),
+    ),
+    (
+        "mamba_ssd_cb",
+        include_str!("../../../shaders/mamba_ssd_cb.wgsl"),
+    ),
+    (
+        "mamba_ssd_state",
+        include_str!("../../../shaders/mamba_ssd_state.wgsl"),
+    ),
+    (
+        "mamba_ssd_scan",
+        include_str!("../../../shaders/mamba_ssd_scan.wgsl"),
+    ),
+    (
+        "mamba_ssd_out",
+        include_str!("../../../shaders/mamba_ssd_out.wgsl"),
+    ),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
