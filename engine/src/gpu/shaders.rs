@@ -6,17 +6,29 @@
 use std::collections::BTreeSet;
 
 /// Every shader file the engine can build, by name. `include_str!` keeps the binary standalone.
-pub const SHADERS: &[(&str, &str)] = &[
-    ("common", include_str!("../../../shaders/common.wgsl")),
-    (
-        "elementwise",
-        include_str!("../../../shaders/elementwise.wgsl"),
-    ),
-    ("rmsnorm", include_str!("../../../shaders/rmsnorm.wgsl")),
-    ("matvec", include_str!("../../../shaders/matvec.wgsl")),
-    ("matmul", include_str!("../../../shaders/matmul.wgsl")),
-    ("embedding", include_str!("../../../shaders/embedding.wgsl")),
-    ("bandwidth", include_str!("../../../shaders/bandwidth.wgsl")),
+macro_rules! shaders {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../shaders/", $name, ".wgsl")))),*]
+    };
+}
+
+pub const SHADERS: &[(&str, &str)] = shaders![
+    "common",
+    "elementwise",
+    "rmsnorm",
+    "matvec",
+    "matmul",
+    "embedding",
+    "bandwidth",
+    "mamba_conv",
+    "mamba_state",
+    "mamba_scan",
+    "mamba_norm",
+    "mamba_ssd_dt",
+    "mamba_ssd_cb",
+    "mamba_ssd_state",
+    "mamba_ssd_scan",
+    "mamba_ssd_out",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
