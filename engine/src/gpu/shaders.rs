@@ -15,6 +15,23 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("rmsnorm", include_str!("../../../shaders/rmsnorm.wgsl")),
     ("matvec", include_str!("../../../shaders/matvec.wgsl")),
     ("matmul", include_str!("../../../shaders/matmul.wgsl")),
+    ("rope", include_str!("../../../shaders/rope.wgsl")),
+    (
+        "attention_kv",
+        include_str!("../../../shaders/attention_kv.wgsl"),
+    ),
+    (
+        "attention_prefill",
+        include_str!("../../../shaders/attention_prefill.wgsl"),
+    ),
+    (
+        "attention_decode",
+        include_str!("../../../shaders/attention_decode.wgsl"),
+    ),
+    (
+        "attention_reduce",
+        include_str!("../../../shaders/attention_reduce.wgsl"),
+    ),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
@@ -32,6 +49,11 @@ pub struct Variant {
 /// Flags with a meaning to the preprocessor prelude; kernels may add their own.
 pub const F16: &str = "F16";
 pub const SUBGROUPS: &str = "SUBGROUPS";
+/// Not a preprocessor flag: tells the pipeline builder to skip WGSL's zero-fill of workgroup
+/// memory. Only for kernels that write every workgroup variable before reading it. The GL/Metal/
+/// DX12 polyfill of that zero-fill made llvmpipe's GL compiler take minutes on the attention
+/// kernels' large workgroup arrays (1.5 s without it).
+pub const NO_ZERO_INIT: &str = "NO_ZERO_INIT";
 
 impl Variant {
     /// Full WGSL text: `enable` directives, constants, `common.wgsl`, then the kernel body.
