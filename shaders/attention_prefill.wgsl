@@ -6,7 +6,7 @@
 // key blocks up to its last token's position with an online softmax (running max m, sum l,
 // accumulator rescaled by exp(m_old − m_new)); no T×T score matrix exists in memory.
 // Tile sizes follow the head-dim class flag (D64 / D128 / D256, else ≤ 32) so workgroup memory
-// stays under 16 KiB: qs BQ·LDC f32 + one K-or-V tile BK·LDC/2 u32 + scores BQ·BK f32.
+// stays under 16 KiB: qs BQ·LDC f32 + one K-or-V tile BK·LDC/2 u32 + scores BQ·BK f32 (+ padding).
 
 struct Params {
     n_tok: u32,
@@ -51,13 +51,17 @@ const BK: u32 = 16u;
 #endif
 #endif
 #endif
-const WC: u32 = LDC / 2u;                  // u32 words per key row in workgroup memory
+const WC: u32 = LDC / 2u;                  // u32 words of a key row
+// Workgroup-memory row strides, padded so the invocations of one score step (same word, other
+// rows) fall in different banks.
+const KS: u32 = WC + 1u;
+const QS: u32 = LDC + 2u;
 const WG: u32 = 256u;
 const NP: u32 = (BQ * WC + WG - 1u) / WG;  // accumulator pairs per invocation
 const NEG: f32 = -1.0e30;                  // masked score; finite since WGSL may assume no ∞
 
-var<workgroup> qs: array<f32, BQ * LDC>;
-var<workgroup> kvs: array<u32, BK * WC>;
+var<workgroup> qs: array<f32, BQ * QS>;
+var<workgroup> kvs: array<u32, BK * KS>;
 var<workgroup> ss: array<f32, BQ * BK>;
 var<workgroup> row_m: array<f32, BQ>;
 var<workgroup> row_l: array<f32, BQ>;
@@ -76,7 +80,7 @@ fn prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
             let a = h * p.group + rg % p.group;
             x = q[p.q_off + (rg / p.group) * p.q_stride + a * p.head_dim + d] * p.scale;
         }
-        qs[i] = x;
+        qs[(i / LDC) * QS + d] = x;
     }
     if (li < BQ) {
         row_m[li] = NEG;
@@ -94,7 +98,7 @@ fn prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
             if (kb + j < kend && w < p.hd2) {
                 x = kc[((p.row0 + kb + j) * p.n_kv + h) * p.ld2 + w];
             }
-            kvs[i] = x;
+            kvs[j * KS + w] = x;
         }
         workgroupBarrier();
         for (var i = li; i < BQ * BK; i += WG) {
@@ -105,8 +109,8 @@ fn prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
             if (rg < rows && kb + j <= p.pos0 + rg / p.group) {
                 s = 0.0;
                 for (var w = 0u; w < p.hd2; w++) {
-                    let kk = unpack2x16float(kvs[j * WC + w]);
-                    s += qs[r * LDC + 2u * w] * kk.x + qs[r * LDC + 2u * w + 1u] * kk.y;
+                    let kk = unpack2x16float(kvs[j * KS + w]);
+                    s += qs[r * QS + 2u * w] * kk.x + qs[r * QS + 2u * w + 1u] * kk.y;
                 }
             }
             ss[i] = s;
@@ -120,7 +124,7 @@ fn prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
             if (kb + j < kend && w < p.hd2) {
                 x = vc[((p.row0 + kb + j) * p.n_kv + h) * p.ld2 + w];
             }
-            kvs[i] = x;
+            kvs[j * KS + w] = x;
         }
         if (li < BQ) {
             let m_old = row_m[li];
@@ -152,7 +156,7 @@ fn prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
                 var s = vec2<f32>(0.0);
                 if (w < p.hd2) {
                     for (var j = 0u; j < BK; j++) {
-                        s += ss[r * BK + j] * unpack2x16float(kvs[j * WC + w]);
+                        s += ss[r * BK + j] * unpack2x16float(kvs[j * KS + w]);
                     }
                 }
                 acc[n] = acc[n] * row_alpha[r] + s;

@@ -4,8 +4,8 @@
 use granite_engine::Error;
 use granite_engine::gpu::{Gpu, GpuOptions, MemTag, Recorder, Rows, Tensor};
 use granite_engine::kernels::attention::{
-    AttnDims, KvCache, KvConfig, Positions, attention_decode, attention_prefill, flash_decode,
-    kv_append, rope,
+    AttnDims, KvCache, KvConfig, Positions, TABLE_MAX, attention_decode, attention_prefill,
+    flash_decode, kv_append, rope,
 };
 use granite_engine::reference::attention::{RefKvSeq, causal_attention, rope as ref_rope};
 use granite_engine::testing::{Rng, assert_close, for_each_path, poison};
@@ -156,6 +156,26 @@ fn prefill_step(
     got
 }
 
+/// Decodes one random token of `seq` on the GPU and in `reference`; checks the output.
+fn decode_step(
+    gpu: &Gpu,
+    rng: &mut Rng,
+    kv: &mut KvCache,
+    reference: &mut RefKvSeq,
+    seq: usize,
+    d: &AttnDims,
+    what: &str,
+) {
+    let qkv = Qkv::new(gpu, rng, 1, d);
+    let out = Out::new(gpu, 1, d);
+    let mut rec = Recorder::new(gpu);
+    let (q, k, v) = (qkv.q(), qkv.k(), qkv.v());
+    attention_decode(&mut rec, q, k, v, out.rows(), kv, 0, &[seq], d).unwrap();
+    rec.run().unwrap();
+    let want = reference.forward(&qkv.q, &qkv.k, &qkv.v, 1, d);
+    assert_close(what, &out.read(gpu), &want, TOL);
+}
+
 #[test]
 fn rope_matches_reference() {
     for_each_path(|path, gpu| {
@@ -272,6 +292,8 @@ fn prefill_matches_reference_awkward_sizes() {
                     prefill_step(gpu, &mut rng, &mut kv, &mut reference, 1, tb, &d, &what);
                     assert_eq!(kv.len(0, 1), ta + tb);
                     assert!(kv.capacity(0) >= ta + tb && (ta + tb <= cap || kv.capacity(0) > cap));
+                    let what = format!("{what}, then decode");
+                    decode_step(gpu, &mut rng, &mut kv, &mut reference, 1, &d, &what);
                 }
             }
         }
@@ -353,18 +375,11 @@ fn decode_after_prefill_matches_reference() {
                 "decode prefix",
             );
             for step in 0..4 {
-                let qkv = Qkv::new(gpu, &mut rng, 1, &d);
-                let out = Out::new(gpu, 1, &d);
-                let mut rec = Recorder::new(gpu);
-                let (q, k, v) = (qkv.q(), qkv.k(), qkv.v());
-                attention_decode(&mut rec, q, k, v, out.rows(), &mut kv, 0, &[0], &d).unwrap();
-                rec.run().unwrap();
-                let want = reference.forward(&qkv.q, &qkv.k, &qkv.v, 1, &d);
                 let what = format!(
                     "decode hd={} {}/{} step {step} [{path}]",
                     d.head_dim, d.n_heads, d.n_kv_heads
                 );
-                assert_close(&what, &out.read(gpu), &want, TOL);
+                decode_step(gpu, &mut rng, &mut kv, &mut reference, 0, &d, &what);
             }
             assert_eq!((kv.len(0, 0), kv.capacity(0)), (34, 48));
             assert_eq!(kv.len(1, 0), 0, "layer 1 untouched");
@@ -414,6 +429,59 @@ fn batched_decode_of_several_sequences() {
                 let what = format!("batched decode seq {s} step {step} [{path}]");
                 assert_close(&what, &got[b * hq..][..hq], &want, TOL);
             }
+        }
+    });
+}
+
+/// More sequences than one dispatch's table holds (TABLE_MAX = 32): RoPE, append and decode
+/// all split the batch.
+#[test]
+fn decode_batch_larger_than_one_table() {
+    for_each_path(|path, gpu| {
+        let d = dims(8, 4, 2, true);
+        let n = TABLE_MAX + 3;
+        let mut rng = Rng::new(35);
+        let mut kv = cache(&d, 1, n, 64, 8);
+        let mut refs = vec![RefKvSeq::default(); n];
+        for (s, r) in refs.iter_mut().enumerate() {
+            prefill_step(gpu, &mut rng, &mut kv, r, s, 1 + s % 5, &d, "many prefix");
+        }
+        let seqs: Vec<usize> = (0..n).rev().collect();
+        let qkv = Qkv::new(gpu, &mut rng, n, &d);
+        let out = Out::new(gpu, n, &d);
+        let mut rec = Recorder::new(gpu);
+        let (q, k, v) = (qkv.q(), qkv.k(), qkv.v());
+        attention_decode(&mut rec, q, k, v, out.rows(), &mut kv, 0, &seqs, &d).unwrap();
+        rec.run().unwrap();
+        let got = out.read(gpu);
+        let (hq, hk) = (d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim);
+        for (b, &s) in seqs.iter().enumerate() {
+            let (q, k, v) = (
+                &qkv.q[b * hq..][..hq],
+                &qkv.k[b * hk..][..hk],
+                &qkv.v[b * hk..][..hk],
+            );
+            let want = refs[s].forward(q, k, v, 1, &d);
+            let what = format!("decode of {n} seqs, seq {s} [{path}]");
+            assert_close(&what, &got[b * hq..][..hq], &want, TOL);
+            assert_eq!(kv.len(0, s), 2 + s % 5);
+        }
+    });
+}
+
+/// Head dims that only partly fill their tile class (40 → 64, 96 → 128) and the largest class.
+#[test]
+fn unusual_head_dims() {
+    for_each_path(|path, gpu| {
+        for (hd, nq, nkv) in [(40usize, 12usize, 4usize), (96, 3, 1), (256, 2, 2)] {
+            let d = dims(hd, nq, nkv, true);
+            let mut rng = Rng::new(hd as u64);
+            let mut kv = cache(&d, 1, 1, 100, 16);
+            let mut reference = RefKvSeq::default();
+            let what = format!("hd={hd} {nq}/{nkv} [{path}]");
+            prefill_step(gpu, &mut rng, &mut kv, &mut reference, 0, 19, &d, &what);
+            prefill_step(gpu, &mut rng, &mut kv, &mut reference, 0, 5, &d, &what);
+            decode_step(gpu, &mut rng, &mut kv, &mut reference, 0, &d, &what);
         }
     });
 }

@@ -201,8 +201,9 @@ pub fn flash_decode(
     let gpu = rec.gpu();
     let ld = cache.row_halves();
     let group = d.n_heads / d.n_kv_heads;
-    let g = group.min(DECODE_HEADS);
-    let head_blocks = group.div_ceil(g);
+    // Groups larger than the shader's GMAX split into equal blocks (12 → 6 + 6, not 8 + 4).
+    let head_blocks = group.div_ceil(DECODE_HEADS);
+    let g = group.div_ceil(head_blocks);
     let hd8 = d.head_dim.div_ceil(8);
     let kt = if gpu.paths.subgroups {
         hd8.next_power_of_two()

@@ -224,12 +224,20 @@ impl KvCache {
     /// The decode scratch, at least `floats` long (grown as needed).
     pub(crate) fn partials(&mut self, rec: &Recorder, floats: usize) -> Result<GpuBuffer> {
         let bytes = floats as u64 * 4;
+        let gpu = rec.gpu();
+        if bytes > gpu.max_binding {
+            return Err(Error::OutOfMemory(format!(
+                "attention decode: partial results need {bytes} bytes in one binding, the \
+                 adapter allows {} (decode fewer sequences at once)",
+                gpu.max_binding
+            )));
+        }
         match &self.partials {
             Some(b) if b.size() >= bytes => Ok(b.clone()),
             _ => {
-                let b =
-                    rec.gpu()
-                        .alloc(MemTag::Scratch, bytes.max(1 << 16), "attention partials")?;
+                // Powers of two, so a context growing token by token reallocates rarely.
+                let size = bytes.next_power_of_two().max(1 << 16).min(gpu.max_binding);
+                let b = gpu.alloc(MemTag::Scratch, size, "attention partials")?;
                 self.partials = Some(b.clone());
                 Ok(b)
             }
