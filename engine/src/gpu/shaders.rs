@@ -29,6 +29,11 @@ pub const SHADERS: &[(&str, &str)] = shaders![
     "mamba_ssd_state",
     "mamba_ssd_scan",
     "mamba_ssd_out",
+    "rope",
+    "attention_kv",
+    "attention_prefill",
+    "attention_decode",
+    "attention_reduce",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
@@ -46,6 +51,11 @@ pub struct Variant {
 /// Flags with a meaning to the preprocessor prelude; kernels may add their own.
 pub const F16: &str = "F16";
 pub const SUBGROUPS: &str = "SUBGROUPS";
+/// Not a preprocessor flag: tells the pipeline builder to skip WGSL's zero-fill of workgroup
+/// memory. Only for kernels that write every workgroup variable before reading it. The GL/Metal/
+/// DX12 polyfill of that zero-fill made llvmpipe's GL compiler take minutes on the attention
+/// kernels' large workgroup arrays (1.5 s without it).
+pub const NO_ZERO_INIT: &str = "NO_ZERO_INIT";
 
 impl Variant {
     /// Full WGSL text: `enable` directives, constants, `common.wgsl`, then the kernel body.
