@@ -34,6 +34,7 @@ pub const SHADERS: &[(&str, &str)] = shaders![
     "attention_prefill",
     "attention_decode",
     "attention_reduce",
+    "sampling_greedy",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
