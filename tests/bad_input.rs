@@ -256,3 +256,122 @@ fn read_st_path(p: &Path) -> (serde_json::Map<String, serde_json::Value>, Vec<u8
         bytes[8 + n..].to_vec(),
     )
 }
+
+// ---- cases that get as far as the tokenizer, the template, the prompt or the sampler ----
+
+fn dense() -> PathBuf {
+    let d = copy_fixture();
+    for e in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dense_rope"))
+            .unwrap()
+    {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+    }
+    d
+}
+
+fn generate(dir: &Path, extra: &[&str], needles: &[&str]) {
+    let mut args = vec!["generate", "--model", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    fails(&args, needles);
+}
+
+#[test]
+fn missing_tokenizer() {
+    let d = dense();
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    generate(&d, &["--prompt", "hi"], &["tokenizer.json"]);
+}
+
+#[test]
+fn corrupt_tokenizer() {
+    let d = dense();
+    std::fs::write(d.join("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", ").unwrap();
+    generate(&d, &["--prompt", "hi"], &["tokenizer.json"]);
+}
+
+#[test]
+fn chat_template_syntax_error() {
+    let d = dense();
+    let p = d.join("tokenizer_config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["chat_template"] = "{% for m in messages %}{{ m.content }".into();
+    std::fs::write(&p, v.to_string()).unwrap();
+    generate(
+        &d,
+        &["--chat", "--prompt", "hi"],
+        &["chat template", "tokenizer_config.json"],
+    );
+}
+
+#[test]
+fn token_id_past_vocabulary() {
+    generate(
+        &dense(),
+        &["--token-ids", "1,2,9999"],
+        &["9999", "vocabulary"],
+    );
+}
+
+#[test]
+fn empty_prompt() {
+    generate(&dense(), &["--prompt", ""], &["empty"]);
+}
+
+#[test]
+fn prompt_longer_than_context() {
+    let long = "the quick brown fox jumps over the lazy dog ".repeat(20);
+    generate(
+        &dense(),
+        &["--context", "16", "--prompt", &long],
+        &["context limit of 16", "prompt is"],
+    );
+}
+
+#[test]
+fn zero_max_new_tokens() {
+    generate(
+        &dense(),
+        &["--max-new-tokens", "0", "--prompt", "hi"],
+        &["max-new-tokens"],
+    );
+}
+
+#[test]
+fn negative_or_nan_temperature() {
+    generate(
+        &dense(),
+        &["--temperature", "-0.5", "--prompt", "hi"],
+        &["temperature", "-0.5"],
+    );
+    generate(
+        &dense(),
+        &["--temperature", "NaN", "--prompt", "hi"],
+        &["temperature", "NaN"],
+    );
+}
+
+#[test]
+fn top_p_outside_unit_interval() {
+    generate(
+        &dense(),
+        &["--top-p", "0", "--prompt", "hi"],
+        &["top-p", "(0, 1]"],
+    );
+    generate(
+        &dense(),
+        &["--top-p", "1.5", "--prompt", "hi"],
+        &["top-p", "1.5"],
+    );
+}
+
+#[test]
+fn gpu_memory_budget_too_small() {
+    generate(
+        &dense(),
+        &["--gpu-memory", "1", "--prompt", "hi"],
+        &["out of GPU memory", "needs", "limit is 1048576 bytes"],
+    );
+}

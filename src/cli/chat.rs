@@ -30,7 +30,7 @@ pub struct ChatArgs {
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     let opts = args.sampling.options()?;
-    let loaded = Loaded::open(&args.model, &args.gpu)?;
+    let loaded = Loaded::open(&args.model, &args.gpu, true, args.context)?;
     let generator = Generator::new(
         &loaded.model,
         args.context.unwrap_or(loaded.default_context()),

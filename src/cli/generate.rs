@@ -41,7 +41,7 @@ pub struct GenerateArgs {
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let opts = args.sampling.options()?;
-    let loaded = Loaded::open(&args.model, &args.gpu)?;
+    let loaded = Loaded::open(&args.model, &args.gpu, args.chat, args.context)?;
     let ids = match (&args.token_ids, &args.prompt) {
         (Some(ids), _) => ids.clone(),
         (None, Some(p)) if args.chat => {

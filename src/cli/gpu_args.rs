@@ -17,6 +17,11 @@ pub struct GpuArgs {
     /// Do not use subgroup operations even if the adapter has them (the portable path).
     #[arg(long)]
     pub no_subgroups: bool,
+    /// GPU memory budget in MiB: refuse to load a model (weights + caches at the session's
+    /// context + scratch) that would need more. Default: no budget beyond the adapter's own
+    /// per-buffer limits (wgpu cannot tell how much memory an adapter has).
+    #[arg(long, value_name = "MIB", env = "GRANITE_GPU_MEMORY_MIB")]
+    pub gpu_memory: Option<u64>,
 }
 
 impl GpuArgs {
@@ -27,6 +32,7 @@ impl GpuArgs {
             no_f16: self.no_f16,
             no_subgroups: self.no_subgroups,
             max_binding_override: None,
+            memory_limit: self.gpu_memory.map(|m| m << 20),
         })?)
     }
 }

@@ -28,7 +28,7 @@ pub fn run(args: LogitsArgs) -> anyhow::Result<()> {
     if args.token_ids.is_empty() {
         anyhow::bail!("--token-ids is empty");
     }
-    let loaded = Loaded::open(&args.model, &args.gpu)?;
+    let loaded = Loaded::open(&args.model, &args.gpu, false, Some(args.token_ids.len()))?;
     let mut generator = Generator::new(&loaded.model, args.token_ids.len())?;
     let rows = generator.logits_all(&args.token_ids)?;
     let argmax: Vec<usize> = rows

@@ -22,6 +22,9 @@ pub struct GpuOptions {
     pub no_subgroups: bool,
     /// Pretend storage bindings are at most this many bytes; tests use it to exercise splitting.
     pub max_binding_override: Option<u64>,
+    /// Refuse to hold more than this many bytes of GPU buffers in total. wgpu does not report
+    /// an adapter's memory size, so this is the budget the out-of-memory pre-check uses.
+    pub memory_limit: Option<u64>,
 }
 
 /// What the kernels may use. Decided once, at device creation.
@@ -43,6 +46,8 @@ pub struct Gpu {
     pub paths: KernelPaths,
     /// Largest byte range one storage binding may cover (possibly forced smaller for tests).
     pub max_binding: u64,
+    /// Total bytes of buffers this process may hold, if limited (see [`GpuOptions::memory_limit`]).
+    pub memory_limit: Option<u64>,
     pub memory: Arc<MemoryTracker>,
     pub(crate) pipelines: PipelineCache,
     lost: Arc<std::sync::Mutex<Option<String>>>,
@@ -170,6 +175,7 @@ impl Gpu {
             limits,
             paths,
             max_binding,
+            memory_limit: opts.memory_limit,
             memory: Arc::new(MemoryTracker::default()),
             pipelines,
             lost,

@@ -69,6 +69,23 @@ impl MemoryTracker {
         &self.bytes[tag as usize]
     }
 
+    /// Checks that `planned` more bytes fit in `limit` (if any) before any of them is allocated,
+    /// so a model that cannot fit fails at once with the numbers instead of half-way through.
+    pub fn precheck(&self, planned: u64, limit: Option<u64>, what: &str) -> Result<()> {
+        if let Some(limit) = limit {
+            let used = self.total();
+            if used + planned > limit {
+                return Err(Error::OutOfMemory(format!(
+                    "{what} needs {planned} bytes of GPU memory ({:.1} MiB) with {used} bytes already in use; \
+                     the limit is {limit} bytes ({:.1} MiB)",
+                    planned as f64 / 1048576.0,
+                    limit as f64 / 1048576.0
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn bytes(&self, tag: MemTag) -> u64 {
         self.slot(tag).load(Ordering::Relaxed)
     }
@@ -130,6 +147,15 @@ impl Gpu {
                 "`{label}` needs one buffer of {size} bytes; the adapter allows at most {} per buffer",
                 self.limits.max_buffer_size
             )));
+        }
+        if let Some(limit) = self.memory_limit {
+            let used = self.memory.total();
+            if used + size > limit {
+                return Err(Error::OutOfMemory(format!(
+                    "allocating `{label}` ({size} bytes) with {used} bytes already in use would pass \
+                     the GPU memory limit of {limit} bytes"
+                )));
+            }
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {

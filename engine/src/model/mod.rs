@@ -53,12 +53,38 @@ pub struct Model {
     pub upload_report: UploadReport,
 }
 
+/// GPU bytes a session needs: weights (f16, SSM vectors f32), the caches at `context` tokens
+/// and the activation scratch of one prefill chunk. Used to refuse early what cannot fit.
+pub fn planned_bytes(cfg: &ModelConfig, context: usize) -> u64 {
+    let weights = crate::model_files::inspect::weights_from_config(cfg)
+        .total
+        .bytes;
+    let caches = crate::model_files::inspect::cache_figures(cfg, context as u64).total_bytes;
+    let t = crate::generate::PREFILL_CHUNK as u64;
+    let widths = 4 * cfg.hidden_size
+        + cfg.in_proj_rows().max(cfg.q_dim() + 2 * cfg.kv_dim())
+        + 2 * cfg.d_inner().max(cfg.q_dim())
+        + 3 * cfg
+            .shared_intermediate_size
+            .max(cfg.intermediate_size * cfg.num_experts_per_tok.max(1))
+        + cfg.vocab_size;
+    weights + caches + 4 * t * widths as u64
+}
+
+/// Fails with the numbers when a model with a session of `context` tokens cannot fit in the
+/// GPU memory budget.
+pub fn precheck(gpu: &Gpu, cfg: &ModelConfig, context: usize, what: &str) -> Result<()> {
+    gpu.memory
+        .precheck(planned_bytes(cfg, context), gpu.memory_limit, what)
+}
+
 impl Model {
     /// Reads `config.json`, validates every tensor the config implies, then streams the weights
     /// to the GPU tensor by tensor.
     pub fn load(gpu: Arc<Gpu>, dir: &Path, show_progress: bool) -> Result<Model> {
         let cfg = ModelConfig::load(dir)?;
         let weights = ModelWeights::open(dir, &cfg)?;
+        precheck(&gpu, &cfg, 0, &format!("the model in {}", dir.display()))?;
         let mut up = Uploader::new(&gpu, &weights, show_progress);
         let embed = up.matrix(&["model.embed_tokens.weight"], MemTag::TokenEmbeddings, 1)?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
