@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crate::gpu::{GpuBuffer, MemTag, Recorder, SharedProfile};
-use crate::kernels::sampling::{SamplingParams, sample};
+use crate::kernels::sampling::{Sampler, SamplingParams};
 use crate::model::{LogitRows, Model, Scratch, State};
 use crate::model_files::Tokenizer;
 use crate::{Error, Result};
@@ -86,7 +86,7 @@ pub struct Generator<'m> {
     pending: Option<u32>,
     /// History of ids for the repetition penalty, on the GPU.
     history: GpuBuffer,
-    sampled: GpuBuffer,
+    sampler: Sampler,
     max_context: usize,
     profile: Option<SharedProfile>,
 }
@@ -103,7 +103,7 @@ impl<'m> Generator<'m> {
             tokens: Vec::new(),
             pending: None,
             history: gpu.alloc(MemTag::Scratch, (max_context * 4) as u64, "token history")?,
-            sampled: gpu.alloc(MemTag::Scratch, 16, "sampled id")?,
+            sampler: Sampler::new(gpu, model.cfg.vocab_size)?,
             max_context,
             profile: None,
         })
@@ -186,18 +186,11 @@ impl<'m> Generator<'m> {
             if let (true, Some(params)) = (last, sampling) {
                 let step = self.tokens.len() as u64;
                 let logits = self.scratch.logits.rows(vocab, 0);
-                sample(
-                    &mut rec,
-                    logits,
-                    params,
-                    step,
-                    &self.history,
-                    self.tokens.len(),
-                    &self.sampled,
-                )?;
+                let hist = self.tokens.len();
+                self.sampler
+                    .record(&mut rec, logits, params, step, &self.history, hist)?;
                 rec.submit()?;
-                let id: Vec<u32> = gpu.read(&self.sampled, 0, 1)?;
-                return Ok(Some(id[0]));
+                return Ok(Some(self.sampler.read(&gpu)?));
             }
             rec.submit()?;
         }

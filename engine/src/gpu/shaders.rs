@@ -34,7 +34,7 @@ pub const SHADERS: &[(&str, &str)] = shaders![
     "attention_prefill",
     "attention_decode",
     "attention_reduce",
-    "sampling_greedy",
+    "sampling",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {

@@ -1,16 +1,21 @@
-//! Token sampling on the GPU: only the chosen id crosses to the host.
-//! (Interim: greedy only; temperature sampling arrives with the sampling kernels.)
+//! Token sampling on the GPU (`shaders/sampling.wgsl`): greedy, temperature, top-k, top-p and
+//! repetition penalty with a counter-based RNG, so the same seed gives the same text and only
+//! the chosen id (plus a non-finite flag) crosses to the host.
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::{Bind, GpuBuffer, Recorder, Rows};
+use super::ensure;
+use crate::gpu::{Bind, Gpu, GpuBuffer, MemTag, Recorder, Rows};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplingParams {
-    /// 0 → greedy.
+    /// 0 → greedy (always the most likely token).
     pub temperature: f32,
+    /// Keep the k most likely tokens (0: off). Ties at the threshold are all kept.
     pub top_k: u32,
+    /// Keep the most likely tokens whose mass reaches p, in (0, 1] (1: off).
     pub top_p: f32,
+    /// HF semantics: for ids seen before, logit / penalty if positive, × penalty if not (1: off).
     pub repetition_penalty: f32,
     pub seed: u64,
 }
@@ -29,29 +34,21 @@ impl Default for SamplingParams {
 
 impl SamplingParams {
     pub fn validate(&self) -> Result<()> {
-        if self.temperature.is_nan() || self.temperature < 0.0 || !self.temperature.is_finite() {
+        let t = self.temperature;
+        if t.is_nan() || t < 0.0 || t.is_infinite() {
             return Err(Error::Input(format!(
-                "temperature must be a finite number ≥ 0, got {}",
-                self.temperature
+                "temperature must be a finite number ≥ 0, got {t}"
             )));
         }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(Error::Input(format!(
-                "top-p must be in (0, 1], got {}",
-                self.top_p
-            )));
+        let p = self.top_p;
+        if p.is_nan() || p <= 0.0 || p > 1.0 {
+            return Err(Error::Input(format!("top-p must be in (0, 1], got {p}")));
         }
-        if self.repetition_penalty.is_nan()
-            || self.repetition_penalty <= 0.0
-            || !self.repetition_penalty.is_finite()
-        {
+        let r = self.repetition_penalty;
+        if r.is_nan() || r <= 0.0 || r.is_infinite() {
             return Err(Error::Input(format!(
-                "repetition penalty must be a finite number > 0, got {}",
-                self.repetition_penalty
+                "repetition penalty must be a finite number > 0, got {r}"
             )));
-        }
-        if self.temperature > 0.0 || self.repetition_penalty != 1.0 {
-            return Err(Error::Input("sampling with temperature > 0 or a repetition penalty is not available yet; use --temperature 0".into()));
         }
         Ok(())
     }
@@ -62,33 +59,92 @@ impl SamplingParams {
 struct Params {
     n: u32,
     offset: u32,
-    _p: [u32; 2],
+    hist_len: u32,
+    top_k: u32,
+    temperature: f32,
+    top_p: f32,
+    penalty: f32,
+    seed_lo: u32,
+    seed_hi: u32,
+    step_lo: u32,
+    step_hi: u32,
+    _p: u32,
 }
 
-/// Picks the next token from the first row of `logits` into `out[0]`.
-pub fn sample(
-    rec: &mut Recorder,
-    logits: Rows,
-    params: &SamplingParams,
-    _step: u64,
-    _history: &GpuBuffer,
-    _history_len: usize,
-    out: &GpuBuffer,
-) -> Result<()> {
-    params.validate()?;
-    let gpu = rec.gpu();
-    let pipeline = gpu.pipeline(&gpu.variant("sampling_greedy", &[]), "argmax")?;
-    let p = Params {
-        n: logits.stride as u32,
-        offset: logits.offset as u32,
-        _p: [0; 2],
-    };
-    rec.dispatch(
-        &pipeline,
-        "sampling",
-        &p,
-        vec![Bind::whole(&logits.t.buf), Bind::whole(out)],
-        [1, 1, 1],
-    );
-    Ok(())
+/// The sampler's GPU buffers for one vocabulary size.
+pub struct Sampler {
+    vocab: usize,
+    seen: GpuBuffer,
+    /// `[id, non-finite flag]`
+    pub out: GpuBuffer,
+}
+
+impl Sampler {
+    pub fn new(gpu: &Gpu, vocab: usize) -> Result<Sampler> {
+        Ok(Sampler {
+            vocab,
+            seen: gpu.alloc(
+                MemTag::Scratch,
+                (vocab.div_ceil(32) * 4) as u64,
+                "sampler seen-set",
+            )?,
+            out: gpu.alloc(MemTag::Scratch, 16, "sampled id")?,
+        })
+    }
+
+    /// Records sampling from `logits` (one row of `vocab` floats at `logits.offset`), with the
+    /// repetition penalty over the first `hist_len` ids of `history`. `step` seeds the draw.
+    pub fn record(
+        &self,
+        rec: &mut Recorder,
+        logits: Rows,
+        params: &SamplingParams,
+        step: u64,
+        history: &GpuBuffer,
+        hist_len: usize,
+    ) -> Result<()> {
+        params.validate()?;
+        ensure(logits.fits(1, self.vocab), || {
+            format!("sample: logits hold fewer than {} floats", self.vocab)
+        })?;
+        ensure(history.size() >= (hist_len * 4) as u64, || {
+            format!("sample: history holds fewer than {hist_len} ids")
+        })?;
+        let gpu = rec.gpu();
+        let pipeline = gpu.pipeline(&gpu.variant("sampling", &[]), "sample")?;
+        let p = Params {
+            n: self.vocab as u32,
+            offset: logits.offset as u32,
+            hist_len: hist_len as u32,
+            top_k: params.top_k,
+            temperature: params.temperature,
+            top_p: params.top_p,
+            penalty: params.repetition_penalty,
+            seed_lo: params.seed as u32,
+            seed_hi: (params.seed >> 32) as u32,
+            step_lo: step as u32,
+            step_hi: (step >> 32) as u32,
+            _p: 0,
+        };
+        let binds = vec![
+            Bind::whole(&logits.t.buf),
+            Bind::whole(history),
+            Bind::whole(&self.seen),
+            Bind::whole(&self.out),
+        ];
+        rec.dispatch(&pipeline, "sampling", &p, binds, [1, 1, 1]);
+        Ok(())
+    }
+
+    /// The sampled id, after the recorded work was submitted; an error if the logits were not
+    /// finite (the model diverged), instead of silently picking a token.
+    pub fn read(&self, gpu: &Gpu) -> Result<u32> {
+        let v: Vec<u32> = gpu.read(&self.out, 0, 2)?;
+        if v[1] != 0 {
+            return Err(Error::Gpu(
+                "the model produced NaN or infinite logits".into(),
+            ));
+        }
+        Ok(v[0])
+    }
 }

@@ -1,0 +1,216 @@
+// Token sampling, one workgroup per call, so the only thing read back is the chosen id.
+//   z_i = pen(l_i) / T   with pen = repetition penalty on ids in the history (HF semantics)
+//   greedy (T = 0): argmax pen(l_i), lowest id on ties
+//   else: keep z_i ≥ the top-k threshold and ≥ the top-p threshold (both found by bisection on
+//   the order-preserving u32 key of z), draw u ∈ [0, 1) from a counter-based hash of
+//   (seed, step), and walk the kept probabilities in id order: 256 contiguous id blocks, block
+//   sums, an in-order prefix by invocation 0, then one invocation walks the chosen block.
+// out[0] = id; out[1] = 1 when a logit is NaN or ±inf (the host reports it).
+
+struct Params {
+    n: u32,            // vocabulary size
+    offset: u32,       // first logit
+    hist_len: u32,
+    top_k: u32,        // 0: off
+    temperature: f32,  // 0: greedy
+    top_p: f32,        // 1: off
+    penalty: f32,      // 1: off
+    seed_lo: u32,
+    seed_hi: u32,
+    step_lo: u32,
+    step_hi: u32,
+    _p: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> history: array<u32>;
+@group(0) @binding(3) var<storage, read_write> seen: array<atomic<u32>>;  // [ceil(n / 32)] bit set
+@group(0) @binding(4) var<storage, read_write> out: array<u32>;           // [2]
+
+const WG: u32 = 256u;
+var<workgroup> red_f: array<f32, WG>;
+var<workgroup> red_u: array<u32, WG>;
+
+fn is_seen(i: u32) -> bool {
+    return (atomicLoad(&seen[i / 32u]) & (1u << (i % 32u))) != 0u;
+}
+
+fn penalized(i: u32) -> f32 {
+    let l = logits[p.offset + i];
+    if (p.penalty != 1.0 && is_seen(i)) {
+        if (l > 0.0) { return l / p.penalty; }
+        return l * p.penalty;
+    }
+    return l;
+}
+
+// Order-preserving map of an f32 to a u32.
+fn key(v: f32) -> u32 {
+    let b = bitcast<u32>(v);
+    if ((b & 0x80000000u) != 0u) { return ~b; }
+    return b | 0x80000000u;
+}
+
+fn sum_f(li: u32, v: f32) -> f32 {
+    red_f[li] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) { red_f[li] += red_f[li + s]; }
+        workgroupBarrier();
+    }
+    // A uniform value: loops and branches around barriers depend on it.
+    let r = workgroupUniformLoad(&red_f[0]);
+    workgroupBarrier();
+    return r;
+}
+
+fn sum_u(li: u32, v: u32) -> u32 {
+    red_u[li] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) { red_u[li] += red_u[li + s]; }
+        workgroupBarrier();
+    }
+    let r = workgroupUniformLoad(&red_u[0]);
+    workgroupBarrier();
+    return r;
+}
+
+fn hash(x: u32) -> u32 {
+    var h = x;
+    h ^= h >> 16u;
+    h *= 0x7feb352du;
+    h ^= h >> 15u;
+    h *= 0x846ca68bu;
+    h ^= h >> 16u;
+    return h;
+}
+
+// Uniform in [0, 1) with 24 bits, from (seed, step).
+fn uniform01() -> f32 {
+    let h = hash(p.seed_lo ^ hash(p.seed_hi ^ hash(p.step_lo ^ hash(p.step_hi + 0x9e3779b9u))));
+    return f32(h >> 8u) * (1.0 / 16777216.0);
+}
+
+@compute @workgroup_size(256)
+fn sample(@builtin(local_invocation_index) li: u32) {
+    // Mark the history (a set: each id is penalised once however often it occurs).
+    let words = (p.n + 31u) / 32u;
+    for (var w = li; w < words; w += WG) { atomicStore(&seen[w], 0u); }
+    workgroupBarrier();
+    storageBarrier();
+    for (var j = li; j < p.hist_len; j += WG) {
+        let id = history[j];
+        if (id < p.n) { atomicOr(&seen[id / 32u], 1u << (id % 32u)); }
+    }
+    workgroupBarrier();
+    storageBarrier();
+
+    // Greedy, and the maximum for the softmax.
+    var bv = -3.4e38;
+    var bi = 0xffffffffu;
+    var nonfinite = 0u;
+    for (var i = li; i < p.n; i += WG) {
+        let raw = logits[p.offset + i];
+        // Bit test: compilers may fold `x != x` away under fast-math.
+        if ((bitcast<u32>(raw) & 0x7f800000u) == 0x7f800000u) { nonfinite = 1u; }
+        let v = penalized(i);
+        if (v > bv) { bv = v; bi = i; }
+    }
+    red_f[li] = bv;
+    red_u[li] = bi;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            let ov = red_f[li + s];
+            let oi = red_u[li + s];
+            if (ov > red_f[li] || (ov == red_f[li] && oi < red_u[li])) { red_f[li] = ov; red_u[li] = oi; }
+        }
+        workgroupBarrier();
+    }
+    let best = red_u[0];
+    let lmax = red_f[0];
+    workgroupBarrier();
+    let bad = sum_u(li, nonfinite);
+    if (p.temperature == 0.0 || bad != 0u) {
+        if (li == 0u) { out[0] = min(best, p.n - 1u); out[1] = u32(bad != 0u); }
+        return;
+    }
+    let inv_t = 1.0 / p.temperature;
+    let zmax = lmax * inv_t;
+
+    // top-k: the largest key t with at least k ids at or above it.
+    var thr = 0u;
+    if (p.top_k > 0u && p.top_k < p.n) {
+        var lo = 0u;
+        var hi = 0xffffffffu;
+        for (var it = 0u; it < 32u; it++) {
+            if (lo >= hi) { break; }
+            let mid = lo + (hi - lo) / 2u + 1u;
+            var c = 0u;
+            for (var i = li; i < p.n; i += WG) { c += u32(key(penalized(i) * inv_t) >= mid); }
+            if (sum_u(li, c) >= p.top_k) { lo = mid; } else { hi = mid - 1u; }
+        }
+        thr = lo;
+    }
+    // top-p: the largest key t whose kept mass reaches top_p of the top-k mass.
+    if (p.top_p < 1.0) {
+        var z = 0.0;
+        for (var i = li; i < p.n; i += WG) {
+            let zi = penalized(i) * inv_t;
+            if (key(zi) >= thr) { z += exp(zi - zmax); }
+        }
+        let goal = p.top_p * sum_f(li, z);
+        var lo = thr;
+        var hi = 0xffffffffu;
+        for (var it = 0u; it < 32u; it++) {
+            if (lo >= hi) { break; }
+            let mid = lo + (hi - lo) / 2u + 1u;
+            var m = 0.0;
+            for (var i = li; i < p.n; i += WG) {
+                let zi = penalized(i) * inv_t;
+                if (key(zi) >= mid) { m += exp(zi - zmax); }
+            }
+            if (sum_f(li, m) >= goal) { lo = mid; } else { hi = mid - 1u; }
+        }
+        thr = lo;
+    }
+
+    // Draw: block sums in id order, an in-order prefix, then a walk inside one block.
+    let block = (p.n + WG - 1u) / WG;
+    let b0 = li * block;
+    let b1 = min(b0 + block, p.n);
+    var s = 0.0;
+    for (var i = b0; i < b1; i++) {
+        let zi = penalized(i) * inv_t;
+        if (key(zi) >= thr) { s += exp(zi - zmax); }
+    }
+    red_f[li] = s;
+    workgroupBarrier();
+    if (li == 0u) {
+        var total = 0.0;
+        for (var b = 0u; b < WG; b++) { total += red_f[b]; }
+        let goal = uniform01() * total;
+        var acc = 0.0;
+        var chosen = best;
+        var done = false;
+        for (var b = 0u; b < WG && !done; b++) {
+            if (acc + red_f[b] > goal && red_f[b] > 0.0) {
+                let e = min(b * block + block, p.n);
+                for (var i = b * block; i < e; i++) {
+                    let zi = penalized(i) * inv_t;
+                    if (key(zi) >= thr) {
+                        chosen = i;
+                        acc += exp(zi - zmax);
+                        if (acc > goal) { done = true; break; }
+                    }
+                }
+            } else {
+                acc += red_f[b];
+            }
+        }
+        out[0] = chosen;
+        out[1] = 0u;
+    }
+}
