@@ -286,3 +286,56 @@ fn embedding_lookup_across_parts() {
         assert_close("embedding", &out.read(&gpu).unwrap(), &want, 1e-6);
     }
 }
+
+#[test]
+fn bandwidth_probe_reports_positive_figures() {
+    let (_, gpu) = granite_engine::testing::gpus().remove(0);
+    let bw = granite_engine::bench::measure(&gpu, 4 << 20, 2).unwrap();
+    assert!(bw.copy_gb_s > 0.0 && bw.copy_gb_s.is_finite(), "{bw:?}");
+    assert!(bw.read_gb_s > 0.0 && bw.read_gb_s.is_finite(), "{bw:?}");
+    eprintln!("{bw:?}");
+}
+
+#[test]
+fn profiled_submission_times_each_family() {
+    let (_, gpu) = granite_engine::testing::gpus().remove(0);
+    let (rows, cols) = (64, 64);
+    let w = F16Matrix::from_f16(
+        &gpu,
+        MemTag::Scratch,
+        rows,
+        cols,
+        &vec![0x3c00; rows * cols],
+        "w",
+    )
+    .unwrap();
+    let x = Tensor::from_f32(&gpu, MemTag::Scratch, &[1, cols], &vec![1.0; cols], "x").unwrap();
+    let y = Tensor::zeros(&gpu, MemTag::Scratch, &[1, rows], "y").unwrap();
+    let profile = granite_engine::gpu::SharedProfile::default();
+    let mut rec = Recorder::profiled(&gpu, Some(profile.clone()));
+    for _ in 0..3 {
+        linear(
+            &mut rec,
+            &w,
+            x.rows(cols, 0),
+            y.rows(rows, 0),
+            1,
+            Epilogue::default(),
+        )
+        .unwrap();
+    }
+    rec.run().unwrap();
+    assert_close(
+        "profiled linear",
+        &y.read(&gpu).unwrap(),
+        &vec![64.0; rows],
+        0.0,
+    );
+    let p = profile.lock().unwrap().clone();
+    let lin = p.families.iter().find(|f| f.family == "linear").unwrap();
+    assert_eq!(lin.dispatches, 3);
+    assert_eq!(p.submissions, 1);
+    if gpu.paths.timestamps {
+        assert!(p.timed && lin.seconds > 0.0, "{p:?}");
+    }
+}

@@ -389,17 +389,46 @@ fn bf16_to_f16_exact_and_saturating() {
     let bf = half::bf16::from_f32(1e-6).to_f32();
     assert_eq!(back[8], half::f16::from_f32(bf).to_f32());
     assert!(back[9].is_nan());
-    // Every finite bf16 within f16 range converts exactly when f16 can represent it.
-    for bits in (0u16..0x4780).step_by(7) {
-        let x = half::bf16::from_bits(bits).to_f32();
-        let mut o = [0u16];
-        to_f16_into(&view(Dtype::BF16, &[1], &bits.to_le_bytes()), &mut o).unwrap();
-        assert_eq!(
-            o[0],
-            half::f16::from_f32(x).to_bits(),
-            "bf16 bits {bits:#x}"
-        );
+}
+
+/// The converter agrees with `half`'s correctly rounded f32 → f16 on every BF16 bit pattern
+/// and on many F32 patterns, except that overflow saturates instead of giving ±inf.
+#[test]
+fn f16_rounding_matches_half_exhaustively() {
+    use granite_engine::model_files::convert::f32_to_f16_saturating;
+    let check = |x: f32| {
+        let (got, sat) = f32_to_f16_saturating(x);
+        let want = half::f16::from_f32(x);
+        if want.is_nan() {
+            assert!(half::f16::from_bits(got).is_nan(), "{x:e}");
+        } else if want.is_infinite() {
+            assert!(
+                sat && got & 0x7fff == 0x7bff && (got >> 15 == 1) == x.is_sign_negative(),
+                "{x:e}"
+            );
+        } else {
+            assert!(
+                !sat && got == want.to_bits(),
+                "{x:e}: {got:#x} vs {:#x}",
+                want.to_bits()
+            );
+        }
+    };
+    for bits in 0..=u16::MAX {
+        check(half::bf16::from_bits(bits).to_f32());
     }
+    let mut s = 0x9e3779b97f4a7c15u64;
+    for _ in 0..2_000_000 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        check(f32::from_bits(s as u32));
+    }
+    // Ties round to even: 1 + 2^-11 is halfway between 1 and 1 + 2^-10.
+    check(1.0 + 2f32.powi(-11));
+    check(65520.0);
+    check(2f32.powi(-25));
+    check(2f32.powi(-25) * 1.5);
 }
 
 #[test]

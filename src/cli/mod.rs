@@ -1,7 +1,14 @@
 //! Command-line interface: argument definitions and dispatch to one module per subcommand.
+mod bench;
+mod chat;
 mod devices;
+mod generate;
+mod gpu_args;
 mod inspect;
+mod loaded;
+mod logits;
 mod model_arg;
+mod sampling_args;
 
 use clap::{Parser, Subcommand};
 
@@ -24,11 +31,23 @@ pub enum Command {
     Devices(devices::DevicesArgs),
     /// Architecture, parameters and bytes by category, and cache memory per session by context length.
     Inspect(inspect::InspectArgs),
+    /// Stream a continuation of a prompt (raw text, chat-templated, or token ids).
+    Generate(generate::GenerateArgs),
+    /// Interactive multi-turn chat in the terminal (reads turns from stdin).
+    Chat(chat::ChatArgs),
+    /// Argmax at every position and the last logit rows of one prefill, as JSON.
+    Logits(logits::LogitsArgs),
+    /// Prompt-processing and generation speed, bytes per token and bandwidth fraction (llama-bench style).
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Chat(a) => chat::run(a),
+        Command::Logits(a) => logits::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -2,12 +2,14 @@
 mod context;
 mod memory;
 mod pipelines;
+mod profile;
 mod recorder;
 pub mod shaders;
 mod tensor;
 
 pub use context::{Gpu, GpuOptions, KernelPaths, enumerate_adapters, parse_backend};
 pub use memory::{GpuBuffer, MemTag, MemoryTracker};
+pub use profile::{FamilyTime, Profile, SharedProfile};
 pub use recorder::{Bind, DispatchCounts, Recorder, grid};
 pub use tensor::{F16Matrix, MatPart, Rows, Tensor};
 pub use wgpu::Features as wgpu_features;

@@ -72,7 +72,12 @@ impl Gpu {
                 layout: None,
                 module: &module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    zero_initialize_workgroup_memory: !variant
+                        .flags
+                        .contains(super::shaders::NO_ZERO_INIT),
+                    ..Default::default()
+                },
                 cache: self.pipelines.driver_cache.as_ref(),
             });
         if let Some(err) = pollster::block_on(scope.pop()) {

@@ -5,6 +5,7 @@
 //! groups and encodes a single compute pass. A whole decode step is therefore one submission.
 use std::sync::Arc;
 
+use super::profile::{MAX_TIMED, SharedProfile, Timestamps};
 use super::{Gpu, GpuBuffer};
 use crate::Result;
 
@@ -61,6 +62,7 @@ pub struct Recorder<'g> {
     gpu: &'g Gpu,
     ops: Vec<Op>,
     params: Vec<u8>,
+    profile: Option<SharedProfile>,
 }
 
 /// How many dispatches each kernel family issued in one submission (for `--profile`).
@@ -68,10 +70,16 @@ pub type DispatchCounts = Vec<(&'static str, u32)>;
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
+        Self::profiled(gpu, None)
+    }
+
+    /// A recorder whose submission is timed per dispatch into `profile` (it waits for the GPU).
+    pub fn profiled(gpu: &'g Gpu, profile: Option<SharedProfile>) -> Self {
         Recorder {
             gpu,
             ops: Vec::new(),
             params: Vec::new(),
+            profile,
         }
     }
 
@@ -161,10 +169,19 @@ impl<'g> Recorder<'g> {
             label: Some("granite"),
         });
         let mut pass: Option<wgpu::ComputePass<'static>> = None;
+        let timed = self.profile.is_some() && gpu.paths.timestamps;
+        let n_dispatch = self
+            .ops
+            .iter()
+            .filter(|o| matches!(o, Op::Dispatch { .. }))
+            .count() as u32;
+        let stamps = timed.then(|| Timestamps::new(gpu, n_dispatch));
+        let mut families: Vec<&'static str> = Vec::new();
         for op in &self.ops {
             match op {
                 Op::Dispatch {
                     pipeline,
+                    family,
                     params,
                     binds,
                     groups,
@@ -196,6 +213,25 @@ impl<'g> Recorder<'g> {
                         layout: &pipeline.get_bind_group_layout(0),
                         entries: &entries,
                     });
+                    // Profiled: one pass per dispatch, bracketed by timestamps.
+                    let stamp = stamps
+                        .as_ref()
+                        .filter(|_| (families.len() as u32) < MAX_TIMED);
+                    if let Some(ts) = stamp {
+                        drop(pass.take());
+                        let i = families.len() as u32;
+                        families.push(family);
+                        let writes = wgpu::ComputePassTimestampWrites {
+                            query_set: &ts.set,
+                            beginning_of_pass_write_index: Some(2 * i),
+                            end_of_pass_write_index: Some(2 * i + 1),
+                        };
+                        let desc = wgpu::ComputePassDescriptor {
+                            label: Some(family),
+                            timestamp_writes: Some(writes),
+                        };
+                        pass = Some(enc.begin_compute_pass(&desc).forget_lifetime());
+                    }
                     let p = pass.get_or_insert_with(|| {
                         enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default())
                             .forget_lifetime()
@@ -217,8 +253,32 @@ impl<'g> Recorder<'g> {
             }
         }
         drop(pass);
+        if let Some(ts) = &stamps {
+            ts.resolve(&mut enc, families.len() as u32);
+        }
+        let counts = self.dispatch_counts();
         let idx = gpu.queue.submit([enc.finish()]);
         gpu.check_lost()?;
+        if let Some(profile) = &self.profile {
+            let secs = match &stamps {
+                Some(ts) => ts.read(gpu, families.len() as u32)?,
+                None => Vec::new(),
+            };
+            let mut p = profile
+                .lock()
+                .map_err(|_| crate::Error::Gpu("profile lock poisoned".into()))?;
+            p.submissions += 1;
+            p.timed = timed;
+            for (family, n) in counts {
+                let t: f64 = families
+                    .iter()
+                    .zip(&secs)
+                    .filter(|(f, _)| **f == family)
+                    .map(|(_, s)| s)
+                    .sum();
+                p.add(family, n as u64, t);
+            }
+        }
         Ok(idx)
     }
 

@@ -6,16 +6,35 @@
 use std::collections::BTreeSet;
 
 /// Every shader file the engine can build, by name. `include_str!` keeps the binary standalone.
-pub const SHADERS: &[(&str, &str)] = &[
-    ("common", include_str!("../../../shaders/common.wgsl")),
-    (
-        "elementwise",
-        include_str!("../../../shaders/elementwise.wgsl"),
-    ),
-    ("rmsnorm", include_str!("../../../shaders/rmsnorm.wgsl")),
-    ("matvec", include_str!("../../../shaders/matvec.wgsl")),
-    ("matmul", include_str!("../../../shaders/matmul.wgsl")),
-    ("embedding", include_str!("../../../shaders/embedding.wgsl")),
+macro_rules! shaders {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../shaders/", $name, ".wgsl")))),*]
+    };
+}
+
+pub const SHADERS: &[(&str, &str)] = shaders![
+    "common",
+    "elementwise",
+    "rmsnorm",
+    "matvec",
+    "matmul",
+    "embedding",
+    "bandwidth",
+    "mamba_conv",
+    "mamba_state",
+    "mamba_scan",
+    "mamba_norm",
+    "mamba_ssd_dt",
+    "mamba_ssd_cb",
+    "mamba_ssd_state",
+    "mamba_ssd_scan",
+    "mamba_ssd_out",
+    "rope",
+    "attention_kv",
+    "attention_prefill",
+    "attention_decode",
+    "attention_reduce",
+    "sampling_greedy",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
@@ -33,6 +52,11 @@ pub struct Variant {
 /// Flags with a meaning to the preprocessor prelude; kernels may add their own.
 pub const F16: &str = "F16";
 pub const SUBGROUPS: &str = "SUBGROUPS";
+/// Not a preprocessor flag: tells the pipeline builder to skip WGSL's zero-fill of workgroup
+/// memory. Only for kernels that write every workgroup variable before reading it. The GL/Metal/
+/// DX12 polyfill of that zero-fill made llvmpipe's GL compiler take minutes on the attention
+/// kernels' large workgroup arrays (1.5 s without it).
+pub const NO_ZERO_INIT: &str = "NO_ZERO_INIT";
 
 impl Variant {
     /// Full WGSL text: `enable` directives, constants, `common.wgsl`, then the kernel body.

@@ -8,12 +8,12 @@
 //! ```
 //! Residual adds are fused into the epilogue of each output projection.
 use super::{Mixer, Model, Scratch, State};
+use crate::Result;
 use crate::gpu::Recorder;
 use crate::kernels::embedding::embed;
+use crate::kernels::ensure;
 use crate::kernels::linear::{Epilogue, linear};
 use crate::kernels::rmsnorm::rmsnorm;
-use crate::kernels::ensure;
-use crate::Result;
 
 /// Which positions of the call get logits (written to `scratch.logits`, one row each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,22 +29,38 @@ pub enum LogitRows {
 impl Model {
     /// Records the forward pass of the `n_tok` tokens already written to `scratch.ids`, at the
     /// conversation's current position, and advances the position.
-    pub fn forward(&self, rec: &mut Recorder, state: &mut State, s: &Scratch, n_tok: usize, logits: LogitRows) -> Result<()> {
+    pub fn forward(
+        &self,
+        rec: &mut Recorder,
+        state: &mut State,
+        s: &Scratch,
+        n_tok: usize,
+        logits: LogitRows,
+    ) -> Result<()> {
         let cfg = &self.cfg;
         let hdim = cfg.hidden_size;
-        ensure(n_tok >= 1 && n_tok <= s.max_tokens, || format!("forward: {n_tok} tokens, scratch holds {}", s.max_tokens))?;
-        state.reserve(rec, state.pos + n_tok)?;
-        embed(rec, &self.embed, &s.ids, n_tok, &s.h, cfg.embedding_multiplier)?;
+        ensure(n_tok >= 1 && n_tok <= s.max_tokens, || {
+            format!("forward: {n_tok} tokens, scratch holds {}", s.max_tokens)
+        })?;
+        embed(
+            rec,
+            &self.embed,
+            &s.ids,
+            n_tok,
+            &s.h,
+            cfg.embedding_multiplier,
+        )?;
         let res = cfg.residual_multiplier;
-        for (i, layer) in self.layers.iter().enumerate() {
+        for layer in &self.layers {
             rmsnorm(rec, &s.h, &layer.input_norm, &s.u, n_tok, cfg.rms_norm_eps)?;
-            match (&layer.mixer, &mut state.mixers[i]) {
-                (Mixer::Mamba(m), super::MixerState::Mamba(st)) => m.forward(rec, st, s, n_tok, res)?,
-                (Mixer::Attention(a), super::MixerState::Attention(kv)) => a.forward(rec, kv, state.pos, s, n_tok, res)?,
-                _ => unreachable!("state built from the same layer list"),
+            match &layer.mixer {
+                Mixer::Mamba(m) => m.forward(rec, state, s, n_tok, res)?,
+                Mixer::Attention(a) => a.forward(rec, state, s, n_tok, res)?,
             }
             rmsnorm(rec, &s.h, &layer.post_norm, &s.u, n_tok, cfg.rms_norm_eps)?;
-            layer.shared_mlp.forward(rec, s.u.rows(hdim, 0), s.h.rows(hdim, 0), n_tok, res, s)?;
+            layer
+                .shared_mlp
+                .forward(rec, s.u.rows(hdim, 0), s.h.rows(hdim, 0), n_tok, res, s)?;
             if let Some(moe) = &layer.moe {
                 moe.forward(rec, s, n_tok, res)?;
             }
@@ -55,25 +71,55 @@ impl Model {
             LogitRows::Last => (n_tok - 1, 1),
             LogitRows::All => (0, n_tok),
         };
-        ensure(rows <= s.max_logit_rows, || format!("forward: {rows} logit rows, scratch holds {}", s.max_logit_rows))?;
+        ensure(rows <= s.max_logit_rows, || {
+            format!(
+                "forward: {rows} logit rows, scratch holds {}",
+                s.max_logit_rows
+            )
+        })?;
         // Normalise only the rows that need logits, into `u` (free at this point).
         self.final_norm_rows(rec, first, rows, s)?;
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        let ep = Epilogue { alpha: 1.0 / cfg.logits_scaling, accumulate: false, bias: None };
-        linear(rec, head, s.u.rows(hdim, 0), s.logits.rows(cfg.vocab_size, 0), rows, ep)
+        let ep = Epilogue {
+            alpha: 1.0 / cfg.logits_scaling,
+            accumulate: false,
+            bias: None,
+        };
+        linear(
+            rec,
+            head,
+            s.u.rows(hdim, 0),
+            s.logits.rows(cfg.vocab_size, 0),
+            rows,
+            ep,
+        )
     }
 }
 
 impl Model {
     /// Final RMSNorm of residual rows `first..first+rows` into `s.u[0..rows]`.
-    fn final_norm_rows(&self, rec: &mut Recorder, first: usize, rows: usize, s: &Scratch) -> Result<()> {
+    fn final_norm_rows(
+        &self,
+        rec: &mut Recorder,
+        first: usize,
+        rows: usize,
+        s: &Scratch,
+    ) -> Result<()> {
         let (hdim, eps) = (self.cfg.hidden_size, self.cfg.rms_norm_eps);
         if first == 0 {
             return rmsnorm(rec, &s.h, &self.final_norm, &s.u, rows, eps);
         }
         // rmsnorm reads from row 0, so move the wanted rows to the front of a free buffer.
-        ensure(s.mixer_out.numel() >= rows * hdim, || "forward: scratch too small for the final norm".into())?;
-        rec.copy(&s.h.buf, (first * hdim * 4) as u64, &s.mixer_out.buf, 0, (rows * hdim * 4) as u64);
+        ensure(s.mixer_out.numel() >= rows * hdim, || {
+            "forward: scratch too small for the final norm".into()
+        })?;
+        rec.copy(
+            &s.h.buf,
+            (first * hdim * 4) as u64,
+            &s.mixer_out.buf,
+            0,
+            (rows * hdim * 4) as u64,
+        );
         rmsnorm(rec, &s.mixer_out, &self.final_norm, &s.u, rows, eps)
     }
 }

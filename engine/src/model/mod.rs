@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub use forward::LogitRows;
 pub use scratch::Scratch;
-pub use state::{MixerState, State};
+pub use state::State;
 pub use upload::UploadReport;
 
 use crate::Result;
@@ -30,7 +30,7 @@ use shared_mlp::SharedMlp;
 use upload::Uploader;
 
 pub(crate) enum Mixer {
-    Mamba(MambaMixer),
+    Mamba(Box<MambaMixer>),
     Attention(AttentionMixer),
 }
 
@@ -62,18 +62,32 @@ impl Model {
         let mut up = Uploader::new(&gpu, &weights, show_progress);
         let embed = up.matrix(&["model.embed_tokens.weight"], MemTag::TokenEmbeddings, 1)?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        let (mut n_mamba, mut n_attn) = (0, 0);
         for (i, kind) in cfg.layer_types.iter().enumerate() {
             let p = format!("model.layers.{i}");
             let mixer = match kind {
-                LayerKind::Mamba => Mixer::Mamba(MambaMixer::load(&mut up, &cfg, i)?),
-                LayerKind::Attention => Mixer::Attention(AttentionMixer::load(&mut up, &cfg, i)?),
+                LayerKind::Mamba => {
+                    n_mamba += 1;
+                    Mixer::Mamba(Box::new(MambaMixer::load(&mut up, &cfg, i, n_mamba - 1)?))
+                }
+                LayerKind::Attention => {
+                    n_attn += 1;
+                    Mixer::Attention(AttentionMixer::load(&mut up, &cfg, i, n_attn - 1)?)
+                }
             };
             layers.push(Layer {
                 input_norm: up.vector(&format!("{p}.input_layernorm.weight"), MemTag::Norms)?,
-                post_norm: up.vector(&format!("{p}.post_attention_layernorm.weight"), MemTag::Norms)?,
+                post_norm: up.vector(
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    MemTag::Norms,
+                )?,
                 mixer,
                 shared_mlp: SharedMlp::load(&mut up, i)?,
-                moe: if cfg.has_experts() { Some(Moe::load(&mut up, &cfg, i)?) } else { None },
+                moe: if cfg.has_experts() {
+                    Some(Moe::load(&mut up, &cfg, i)?)
+                } else {
+                    None
+                },
             });
         }
         let final_norm = up.vector("model.norm.weight", MemTag::Norms)?;
@@ -84,7 +98,15 @@ impl Model {
         };
         let upload_report = up.finish();
         gpu.wait()?;
-        Ok(Model { gpu, cfg, embed, lm_head, final_norm, layers, upload_report })
+        Ok(Model {
+            gpu,
+            cfg,
+            embed,
+            lm_head,
+            final_norm,
+            layers,
+            upload_report,
+        })
     }
 
     /// Fresh caches for one conversation: KV caches grow with it, Mamba states are fixed.

@@ -2,6 +2,7 @@
 //! session (MemTag::Scratch) and reused by every layer.
 use crate::Result;
 use crate::gpu::{Gpu, GpuBuffer, MemTag, Tensor};
+use crate::kernels::mamba::MambaScratch;
 use crate::model_files::ModelConfig;
 
 pub struct Scratch {
@@ -24,15 +25,30 @@ pub struct Scratch {
     /// Logits of the rows the caller asked for, `[max_logit_rows, V]`.
     pub logits: Tensor,
     pub max_logit_rows: usize,
+    /// Work buffers of the Mamba mixer (shared by every Mamba layer: same shapes).
+    pub mamba: Option<MambaScratch>,
 }
 
 impl Scratch {
-    pub fn new(gpu: &Gpu, cfg: &ModelConfig, max_tokens: usize, max_logit_rows: usize) -> Result<Scratch> {
+    pub fn new(
+        gpu: &Gpu,
+        cfg: &ModelConfig,
+        max_tokens: usize,
+        max_logit_rows: usize,
+    ) -> Result<Scratch> {
         let t = max_tokens.max(1);
         let h = cfg.hidden_size;
         let qkv = cfg.q_dim() + 2 * cfg.kv_dim();
-        let mixer_in_width = if cfg.has_mamba() { cfg.in_proj_rows().max(qkv) } else { qkv };
-        let mixer_out_width = if cfg.has_mamba() { cfg.d_inner().max(cfg.q_dim()) } else { cfg.q_dim() };
+        let mixer_in_width = if cfg.has_mamba() {
+            cfg.in_proj_rows().max(qkv)
+        } else {
+            qkv
+        };
+        let mixer_out_width = if cfg.has_mamba() {
+            cfg.d_inner().max(cfg.q_dim())
+        } else {
+            cfg.q_dim()
+        };
         let s = cfg.shared_intermediate_size;
         let z = |shape: &[usize], label: &str| Tensor::zeros(gpu, MemTag::Scratch, shape, label);
         Ok(Scratch {
@@ -48,6 +64,11 @@ impl Scratch {
             ffn_act: z(&[t, s], "ffn act")?,
             logits: z(&[max_logit_rows.max(1), cfg.vocab_size], "logits")?,
             max_logit_rows: max_logit_rows.max(1),
+            mamba: if cfg.has_mamba() {
+                Some(MambaScratch::new(gpu, &super::mamba::dims(cfg), t)?)
+            } else {
+                None
+            },
         })
     }
 }

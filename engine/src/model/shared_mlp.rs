@@ -20,18 +20,53 @@ pub struct SharedMlp {
 impl SharedMlp {
     pub(crate) fn load(up: &mut Uploader, layer: usize) -> Result<SharedMlp> {
         let p = format!("model.layers.{layer}.shared_mlp");
-        let input_linear = up.matrix(&[&format!("{p}.input_linear.weight")], MemTag::SharedMlp, 1)?;
-        let output_linear = up.matrix(&[&format!("{p}.output_linear.weight")], MemTag::SharedMlp, 1)?;
+        let input_linear =
+            up.matrix(&[&format!("{p}.input_linear.weight")], MemTag::SharedMlp, 1)?;
+        let output_linear = up.matrix(
+            &[&format!("{p}.output_linear.weight")],
+            MemTag::SharedMlp,
+            1,
+        )?;
         let width = input_linear.rows / 2;
-        Ok(SharedMlp { input_linear, output_linear, width })
+        Ok(SharedMlp {
+            input_linear,
+            output_linear,
+            width,
+        })
     }
 
     /// `h += alpha · shared(v)` for `n_tok` rows of `v`.
-    pub fn forward(&self, rec: &mut Recorder, v: Rows, h: Rows, n_tok: usize, alpha: f32, s: &Scratch) -> Result<()> {
+    pub fn forward(
+        &self,
+        rec: &mut Recorder,
+        v: Rows,
+        h: Rows,
+        n_tok: usize,
+        alpha: f32,
+        s: &Scratch,
+    ) -> Result<()> {
         let s2 = 2 * self.width;
-        linear(rec, &self.input_linear, v, s.ffn_in.rows(s2, 0), n_tok, Epilogue::default())?;
+        linear(
+            rec,
+            &self.input_linear,
+            v,
+            s.ffn_in.rows(s2, 0),
+            n_tok,
+            Epilogue::default(),
+        )?;
         swiglu(rec, &s.ffn_in, &s.ffn_act, self.width, n_tok)?;
-        let ep = Epilogue { alpha, accumulate: true, bias: None };
-        linear(rec, &self.output_linear, s.ffn_act.rows(self.width, 0), h, n_tok, ep)
+        let ep = Epilogue {
+            alpha,
+            accumulate: true,
+            bias: None,
+        };
+        linear(
+            rec,
+            &self.output_linear,
+            s.ffn_act.rows(self.width, 0),
+            h,
+            n_tok,
+            ep,
+        )
     }
 }

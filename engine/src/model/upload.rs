@@ -26,14 +26,23 @@ impl<'a> Uploader<'a> {
     pub fn new(gpu: &'a Gpu, weights: &'a ModelWeights, show_progress: bool) -> Self {
         let total: u64 = weights.infos().map(|i| i.len as u64).sum();
         // indicatif draws nothing when stderr is not a terminal.
-        let bar = if show_progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
+        let bar = if show_progress {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::hidden()
+        };
         bar.set_style(
             ProgressStyle::with_template(
                 "loading {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        Uploader { gpu, weights, report: UploadReport::default(), bar }
+        Uploader {
+            gpu,
+            weights,
+            report: UploadReport::default(),
+            bar,
+        }
     }
 
     pub fn finish(self) -> UploadReport {
@@ -53,29 +62,40 @@ impl<'a> Uploader<'a> {
     /// Rows of several tensors stacked into one f16 matrix (e.g. q | k | v). All must have the
     /// same row length. `row_group` keeps groups of rows in one part (an expert's rows).
     pub fn matrix(&mut self, names: &[&str], tag: MemTag, row_group: usize) -> Result<F16Matrix> {
-        let views = names.iter().map(|n| self.weights.get(n)).collect::<Result<Vec<_>>>()?;
+        let views = names
+            .iter()
+            .map(|n| self.weights.get(n))
+            .collect::<Result<Vec<_>>>()?;
         let cols = views[0].row_len();
         let rows: usize = views.iter().map(|v| v.n_rows()).sum();
         let label = names.join("|");
         let mut overflows = Vec::new();
         let bar = self.bar.clone();
-        let m = F16Matrix::upload(self.gpu, tag, rows, cols, row_group, &label, |row0, n, out| {
-            // Walk the stacked tensors, copying the slice of each that overlaps [row0, row0+n).
-            let (mut base, mut done) = (0usize, 0usize);
-            for v in &views {
-                let (lo, hi) = (base, base + v.n_rows());
-                let (a, b) = (row0.max(lo), (row0 + n).min(hi));
-                if a < b {
-                    let dst = &mut out[done * cols..(done + b - a) * cols];
-                    let over = to_f16_rows(v, a - lo, b - a, dst)?;
-                    overflows.push((v.name.to_string(), over));
-                    bar.inc(((b - a) * cols * v.dtype.size()) as u64);
-                    done += b - a;
+        let m = F16Matrix::upload(
+            self.gpu,
+            tag,
+            rows,
+            cols,
+            row_group,
+            &label,
+            |row0, n, out| {
+                // Walk the stacked tensors, copying the slice of each that overlaps [row0, row0+n).
+                let (mut base, mut done) = (0usize, 0usize);
+                for v in &views {
+                    let (lo, hi) = (base, base + v.n_rows());
+                    let (a, b) = (row0.max(lo), (row0 + n).min(hi));
+                    if a < b {
+                        let dst = &mut out[done * cols..(done + b - a) * cols];
+                        let over = to_f16_rows(v, a - lo, b - a, dst)?;
+                        overflows.push((v.name.to_string(), over));
+                        bar.inc(((b - a) * cols * v.dtype.size()) as u64);
+                        done += b - a;
+                    }
+                    base = hi;
                 }
-                base = hi;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         for (name, n) in overflows {
             self.note_overflow(&name, n);
         }

@@ -23,19 +23,35 @@ fn tensor_err(view: &TensorView, msg: String) -> Error {
     }
 }
 
-/// One f32 → f16 bit pattern with saturation; the bool says whether it saturated.
+/// One f32 → f16 bit pattern, rounded to nearest-even, with saturation; the bool says whether
+/// it saturated. Bit arithmetic (F. Giesen's `float_to_half_fast3_rtne`) instead of
+/// `half::f16::from_f32` so the per-element loop stays branch-light and fast on big tensors;
+/// the loader tests check it against `half` for every BF16 bit pattern.
 #[inline]
 pub fn f32_to_f16_saturating(x: f32) -> (u16, bool) {
-    let h = f16::from_f32(x);
-    if h.is_infinite() {
-        let bits = if x.is_sign_negative() {
-            F16_MAX_BITS | 0x8000
-        } else {
-            F16_MAX_BITS
-        };
-        (bits, true)
+    const F16_SMALLEST_NORMAL_IN_F32: u32 = 113 << 23; // 2^-14
+    const F16_OVERFLOW_IN_F32: u32 = 143 << 23; // 2^16
+    const DENORM_MAGIC: u32 = ((127 - 15) + (23 - 10) + 1) << 23;
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let abs = bits & 0x7fff_ffff;
+    let h = if abs >= F16_OVERFLOW_IN_F32 {
+        if abs > 0x7f80_0000 { 0x7e00 } else { 0x7c00 }
+    } else if abs < F16_SMALLEST_NORMAL_IN_F32 {
+        // Subnormal or zero: let the FPU round by adding a magic number.
+        let magic = f32::from_bits(DENORM_MAGIC);
+        (f32::from_bits(abs) + magic)
+            .to_bits()
+            .wrapping_sub(DENORM_MAGIC) as u16
     } else {
-        (h.to_bits(), false)
+        let mant_odd = (abs >> 13) & 1;
+        let rebiased = abs.wrapping_add(((15u32).wrapping_sub(127) << 23).wrapping_add(0xfff));
+        (rebiased.wrapping_add(mant_odd) >> 13) as u16
+    };
+    if h == 0x7c00 {
+        (F16_MAX_BITS | sign, true)
+    } else {
+        (h | sign, false)
     }
 }
 
@@ -97,7 +113,8 @@ pub fn to_f16_elems(
         }
         Dtype::BF16 => {
             for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
-                let x = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+                // BF16 is the top half of an f32: exact.
+                let x = f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16);
                 let (bits, sat) = f32_to_f16_saturating(x);
                 *o = bits;
                 overflow += sat as usize;

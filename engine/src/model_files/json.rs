@@ -46,13 +46,20 @@ pub(crate) fn parse_python_json(text: &str) -> std::result::Result<Value, String
     serde_json::from_str(&out).map_err(|e| e.to_string())
 }
 
-/// A number, or one of Python's non-finite literals.
+/// A number, one of Python's non-finite literals, or transformers 5's tagged float.
 pub(crate) fn as_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) if s == POS_INF => Some(f64::INFINITY),
         Value::String(s) if s == NEG_INF => Some(f64::NEG_INFINITY),
         Value::String(s) if s == NAN => Some(f64::NAN),
+        // transformers 5 writes non-finite floats as `{"__float__": "Infinity"}`.
+        Value::Object(o) if o.len() == 1 => match o.get("__float__")?.as_str()? {
+            "Infinity" | "inf" => Some(f64::INFINITY),
+            "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+            "NaN" | "nan" => Some(f64::NAN),
+            _ => None,
+        },
         _ => None,
     }
 }

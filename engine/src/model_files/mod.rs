@@ -6,6 +6,7 @@
 //! nothing panics on malformed data.
 pub mod chat;
 pub mod config;
+mod config_check;
 pub mod convert;
 pub mod inspect;
 mod json;

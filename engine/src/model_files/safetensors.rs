@@ -246,13 +246,20 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<TensorInfo>> {
             .iter()
             .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
             .ok_or_else(|| tensor_err(path, name, format!("shape {shape:?} overflows")))?;
-        if begin > end || end - begin != expected {
+        if begin > end {
+            return Err(tensor_err(
+                path,
+                name,
+                format!("data_offsets [{begin}, {end}] end before they begin"),
+            ));
+        }
+        if end - begin != expected {
             return Err(tensor_err(
                 path,
                 name,
                 format!(
                     "data_offsets [{begin}, {end}] span {} bytes but {dtype} {shape:?} needs {expected}",
-                    end.wrapping_sub(begin) as i128
+                    end - begin
                 ),
             ));
         }

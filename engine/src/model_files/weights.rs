@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::config::ModelConfig;
+use super::config::{LayerKind, ModelConfig};
 use super::safetensors::{Dtype, SafetensorsFile, TensorInfo};
 use super::tensors::{self, TensorSpec};
 use crate::{Error, Result};
@@ -114,12 +114,22 @@ impl ModelWeights {
     /// Extra tensors (e.g. `lm_head.weight` of a tied model) are ignored.
     pub fn validate(&self, cfg: &ModelConfig) -> Result<()> {
         for spec in tensors::expected_tensors(cfg) {
-            self.check(&spec)?;
+            self.check(&spec, cfg)?;
         }
         Ok(())
     }
 
-    fn check(&self, spec: &TensorSpec) -> Result<()> {
+    fn check(&self, spec: &TensorSpec, cfg: &ModelConfig) -> Result<()> {
+        if !self.contains(&spec.name) {
+            return Err(Error::Tensor {
+                file: self.source.clone(),
+                tensor: spec.name.clone(),
+                msg: format!(
+                    "missing from the checkpoint, but {}",
+                    why_required(&spec.name, cfg)
+                ),
+            });
+        }
         let view = self.get(&spec.name)?;
         let err = |msg: String| Error::Tensor {
             file: view.file.to_path_buf(),
@@ -184,6 +194,20 @@ impl ModelWeights {
     /// Paths of the files that were opened.
     pub fn files(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|f| f.path())
+    }
+}
+
+/// Why the config implies a tensor, for "missing tensor" errors.
+fn why_required(name: &str, cfg: &ModelConfig) -> String {
+    if name == tensors::LM_HEAD {
+        return "config.json has tie_word_embeddings = false".into();
+    }
+    match tensors::layer_of(name).and_then(|l| Some((l, cfg.layer_types.get(l)?))) {
+        Some((l, LayerKind::Mamba)) => format!("config.json makes layer {l} a mamba layer"),
+        Some((l, LayerKind::Attention)) => {
+            format!("config.json makes layer {l} an attention layer")
+        }
+        None => "every model needs it".into(),
     }
 }
 

@@ -1,1 +1,0 @@
-//! Launchers: attention (being written).

@@ -1,1 +1,0 @@
-//! Launchers: mamba (being written).

@@ -1,0 +1,182 @@
+//! The token-by-token selective scan: decode steps and the sequential prefill baseline.
+use bytemuck::{Pod, Zeroable};
+
+use super::{MambaDims, MambaLayerWeights, MambaState, need, u32_of, variant};
+use crate::Result;
+use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, Tensor, grid};
+use crate::kernels::ensure;
+
+/// Largest d_state the scan kernel holds in registers (`MAX_N` in mamba_scan.wgsl).
+pub const MAX_D_STATE: usize = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n_tok: u32,
+    n_seq: u32,
+    n_heads: u32,
+    head_dim: u32,
+    d_state: u32,
+    heads_per_group: u32,
+    conv_dim: u32,
+    d_inner: u32,
+    gn: u32,
+    dt_stride: u32,
+    dt_off: u32,
+    y_stride: u32,
+    slot: u32,
+    use_slots: u32,
+    has_limit: u32,
+    lim_lo: f32,
+    lim_hi: f32,
+}
+
+enum Slots<'a> {
+    One(usize),
+    PerSeq(&'a GpuBuffer),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    w: &MambaLayerWeights,
+    xbc_act: &Tensor,
+    dt_raw: Rows,
+    n_tok: usize,
+    n_seq: usize,
+    slots: Slots,
+    state: &MambaState,
+    y: &Tensor,
+) -> Result<()> {
+    dims.check()?;
+    w.check(dims)?;
+    state.check(dims)?;
+    let rows = n_tok * n_seq;
+    need(xbc_act, rows * dims.conv_dim(), "activated xBC")?;
+    need(y, rows * dims.d_inner(), "scan output")?;
+    ensure(dt_raw.fits(rows, dims.n_heads), || {
+        format!("mamba scan: dt view too small for {rows} rows")
+    })?;
+    let (slot, use_slots, slot_buf) = match slots {
+        Slots::One(s) => {
+            state.check_slot(s)?;
+            // Never read; any read-only buffer fills the binding.
+            (s as u32, 0, &w.dt_bias.buf)
+        }
+        Slots::PerSeq(b) => {
+            ensure(b.size() >= 4 * n_seq as u64, || {
+                format!("mamba scan: seq_slots holds fewer than {n_seq} slots")
+            })?;
+            (0, 1, b)
+        }
+    };
+    let (has_limit, lim_lo, lim_hi) = dims.limit_params();
+    let p = Params {
+        n_tok: u32_of(n_tok, "tokens")?,
+        n_seq: u32_of(n_seq, "sequences")?,
+        n_heads: dims.n_heads as u32,
+        head_dim: dims.head_dim as u32,
+        d_state: dims.d_state as u32,
+        heads_per_group: dims.heads_per_group() as u32,
+        conv_dim: dims.conv_dim() as u32,
+        d_inner: dims.d_inner() as u32,
+        gn: (dims.n_groups * dims.d_state) as u32,
+        dt_stride: u32_of(dt_raw.stride, "dt stride")?,
+        dt_off: u32_of(dt_raw.offset, "dt offset")?,
+        y_stride: dims.d_inner() as u32,
+        slot,
+        use_slots,
+        has_limit,
+        lim_lo,
+        lim_hi,
+    };
+    let gpu = rec.gpu();
+    let v = variant(gpu, "mamba_scan", true, &[]);
+    let tpr = if gpu.paths.subgroups {
+        gpu.paths.subgroup_size
+    } else {
+        32
+    };
+    let rows_total = u32_of(n_seq * dims.d_inner(), "scan rows")?;
+    rec.dispatch(
+        &gpu.pipeline(&v, "ssm_scan")?,
+        "mamba_scan",
+        &p,
+        vec![
+            Bind::whole(&xbc_act.buf),
+            Bind::whole(&dt_raw.t.buf),
+            Bind::whole(&w.dt_bias.buf),
+            Bind::whole(&w.a.buf),
+            Bind::whole(&w.d.buf),
+            Bind::whole(&state.ssm.buf),
+            Bind::whole(&y.buf),
+            Bind::whole(slot_buf),
+        ],
+        grid(gpu, rows_total.div_ceil(256 / tpr)),
+    );
+    Ok(())
+}
+
+/// Sequential prefill of one sequence from SSM state `slot`: `xbc_act` `[n_tok, conv_dim]`
+/// (post-conv), `dt_raw` views `n_tok` rows of nH raw step sizes; writes y `[n_tok, Di]`
+/// (including the D skip) and the final state.
+#[allow(clippy::too_many_arguments)]
+pub fn ssm_scan_sequential(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    w: &MambaLayerWeights,
+    xbc_act: &Tensor,
+    dt_raw: Rows,
+    n_tok: usize,
+    state: &MambaState,
+    slot: usize,
+    y: &Tensor,
+) -> Result<()> {
+    if n_tok == 0 {
+        return Ok(());
+    }
+    launch(
+        rec,
+        dims,
+        w,
+        xbc_act,
+        dt_raw,
+        n_tok,
+        1,
+        Slots::One(slot),
+        state,
+        y,
+    )
+}
+
+/// One decode step for `n_seqs` sequences: row s of `xbc_act` / `dt_raw` is sequence s, which
+/// uses SSM state slot `seq_slots[s]`.
+#[allow(clippy::too_many_arguments)]
+pub fn ssm_step(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    w: &MambaLayerWeights,
+    xbc_act: &Tensor,
+    dt_raw: Rows,
+    n_seqs: usize,
+    seq_slots: &GpuBuffer,
+    state: &MambaState,
+    y: &Tensor,
+) -> Result<()> {
+    if n_seqs == 0 {
+        return Ok(());
+    }
+    launch(
+        rec,
+        dims,
+        w,
+        xbc_act,
+        dt_raw,
+        1,
+        n_seqs,
+        Slots::PerSeq(seq_slots),
+        state,
+        y,
+    )
+}

@@ -1,0 +1,385 @@
+//! Chunked SSD prefill (state-space duality), in five dispatches:
+//! 1. `ssd_dt`: Δ and the chunk-local prefix sums Λ of Δ·A, per (chunk, head);
+//! 2. `ssd_cb`: C·Bᵀ per (chunk, group), shared by the group's heads;
+//! 3. `ssd_chunk_states`: each chunk's local end state, per (chunk, head, P×N tile);
+//! 4. `ssd_scan_chunks`: the inter-chunk recurrence as a parallel prefix scan over chunks,
+//!    starting from the saved state, leaving the state entering each chunk and the final state;
+//! 5. `ssd_out`: intra-chunk causal product + carried-in state + D skip, per (chunk, head, tile).
+//!
+//! The chunk length only changes rounding. Chunk lengths above the token count are clamped to it.
+use bytemuck::{Pod, Zeroable};
+
+use super::{MambaDims, MambaLayerWeights, MambaScratch, MambaState, need, u32_of, variant};
+use crate::Result;
+use crate::gpu::{Bind, Recorder, Rows, Tensor, grid};
+use crate::kernels::ensure;
+
+/// Chunk lanes of the scan kernel (`LANES` in mamba_ssd_scan.wgsl).
+const SCAN_LANES: usize = 16;
+/// State elements per scan workgroup (`E`).
+const SCAN_ELEMS: usize = 16;
+
+/// The chunk length actually used for `n_tok` tokens, and the number of chunks.
+pub fn chunking(dims: &MambaDims, n_tok: usize) -> (usize, usize) {
+    let q = dims.chunk.min(n_tok).max(1);
+    (q, n_tok.div_ceil(q))
+}
+
+/// Narrow tiles (32 channels of a head per tile) pay off for heads of at most 32 channels.
+fn narrow(dims: &MambaDims) -> &'static [&'static str] {
+    if dims.head_dim <= 32 {
+        &["NARROW"]
+    } else {
+        &[]
+    }
+}
+
+fn max_groups(rec: &Recorder) -> usize {
+    rec.gpu().limits.max_compute_workgroups_per_dimension as usize
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct DtParams {
+    n_tok: u32,
+    n_heads: u32,
+    chunk: u32,
+    dt_stride: u32,
+    dt_off: u32,
+    has_limit: u32,
+    lim_lo: f32,
+    lim_hi: f32,
+}
+
+/// Stage 1: Δ `[nH, n_tok]` and chunk-local Λ `[nH, n_tok]` from the raw step sizes.
+pub fn ssd_dt(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    w: &MambaLayerWeights,
+    dt_raw: Rows,
+    n_tok: usize,
+    dt: &Tensor,
+    lam: &Tensor,
+) -> Result<()> {
+    let (q, nc) = chunking(dims, n_tok);
+    ensure(dt_raw.fits(n_tok, dims.n_heads), || {
+        format!("mamba ssd: dt view too small for {n_tok} rows")
+    })?;
+    need(dt, dims.n_heads * n_tok, "Δ scratch")?;
+    need(lam, dims.n_heads * n_tok, "Λ scratch")?;
+    ensure(nc <= max_groups(rec), || {
+        format!("mamba ssd: {nc} chunks; raise the chunk length")
+    })?;
+    let (has_limit, lim_lo, lim_hi) = dims.limit_params();
+    let p = DtParams {
+        n_tok: u32_of(n_tok, "tokens")?,
+        n_heads: dims.n_heads as u32,
+        chunk: q as u32,
+        dt_stride: u32_of(dt_raw.stride, "dt stride")?,
+        dt_off: u32_of(dt_raw.offset, "dt offset")?,
+        has_limit,
+        lim_lo,
+        lim_hi,
+    };
+    let gpu = rec.gpu();
+    rec.dispatch(
+        &gpu.pipeline(&variant(gpu, "mamba_ssd_dt", false, &[]), "ssd_dt")?,
+        "mamba_ssd",
+        &p,
+        vec![
+            Bind::whole(&dt_raw.t.buf),
+            Bind::whole(&w.dt_bias.buf),
+            Bind::whole(&w.a.buf),
+            Bind::whole(&dt.buf),
+            Bind::whole(&lam.buf),
+        ],
+        [nc as u32, dims.n_heads as u32, 1],
+    );
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CbParams {
+    n_tok: u32,
+    chunk: u32,
+    n_groups: u32,
+    d_state: u32,
+    conv_dim: u32,
+    d_inner: u32,
+    tiles: u32,
+    _p0: u32,
+}
+
+/// Stage 2: `cb[c, g, i, j] = C_i·B_j` for j ≤ i inside each chunk, `[nC, G, Q, Q]` with the
+/// effective chunk length Q of [`chunking`].
+pub fn ssd_cb(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    xbc_act: &Tensor,
+    n_tok: usize,
+    cb: &Tensor,
+) -> Result<()> {
+    let (q, nc) = chunking(dims, n_tok);
+    need(xbc_act, n_tok * dims.conv_dim(), "activated xBC")?;
+    need(cb, nc * dims.n_groups * q * q, "CB scratch")?;
+    let tiles = q.div_ceil(64);
+    ensure(
+        tiles * tiles <= max_groups(rec) && nc <= max_groups(rec),
+        || format!("mamba ssd: chunk {q} × {nc} chunks too large for the dispatch grid"),
+    )?;
+    let p = CbParams {
+        n_tok: u32_of(n_tok, "tokens")?,
+        chunk: q as u32,
+        n_groups: dims.n_groups as u32,
+        d_state: dims.d_state as u32,
+        conv_dim: dims.conv_dim() as u32,
+        d_inner: dims.d_inner() as u32,
+        tiles: tiles as u32,
+        _p0: 0,
+    };
+    let gpu = rec.gpu();
+    rec.dispatch(
+        &gpu.pipeline(&variant(gpu, "mamba_ssd_cb", false, &[]), "ssd_cb")?,
+        "mamba_ssd",
+        &p,
+        vec![Bind::whole(&xbc_act.buf), Bind::whole(&cb.buf)],
+        [(tiles * tiles) as u32, nc as u32, dims.n_groups as u32],
+    );
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct StateParams {
+    n_tok: u32,
+    chunk: u32,
+    n_heads: u32,
+    head_dim: u32,
+    d_state: u32,
+    heads_per_group: u32,
+    conv_dim: u32,
+    d_inner: u32,
+    n_tiles: u32,
+    _p0: u32,
+}
+
+/// Stage 3: chunk-local end states `[nC, nH, P, N]` into `states`.
+pub fn ssd_chunk_states(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    xbc_act: &Tensor,
+    dt: &Tensor,
+    lam: &Tensor,
+    n_tok: usize,
+    states: &Tensor,
+) -> Result<()> {
+    let (q, nc) = chunking(dims, n_tok);
+    need(xbc_act, n_tok * dims.conv_dim(), "activated xBC")?;
+    need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
+    let narrow = narrow(dims);
+    let (tp, tn) = if narrow.is_empty() {
+        (64, 64)
+    } else {
+        (32, 128)
+    };
+    let (pt, ntl) = (dims.head_dim.div_ceil(tp), dims.d_state.div_ceil(tn));
+    ensure(nc <= max_groups(rec), || {
+        format!("mamba ssd: {nc} chunks; raise the chunk length")
+    })?;
+    let p = StateParams {
+        n_tok: u32_of(n_tok, "tokens")?,
+        chunk: q as u32,
+        n_heads: dims.n_heads as u32,
+        head_dim: dims.head_dim as u32,
+        d_state: dims.d_state as u32,
+        heads_per_group: dims.heads_per_group() as u32,
+        conv_dim: dims.conv_dim() as u32,
+        d_inner: dims.d_inner() as u32,
+        n_tiles: ntl as u32,
+        _p0: 0,
+    };
+    let gpu = rec.gpu();
+    rec.dispatch(
+        &gpu.pipeline(&variant(gpu, "mamba_ssd_state", false, narrow), "ssd_state")?,
+        "mamba_ssd",
+        &p,
+        vec![
+            Bind::whole(&xbc_act.buf),
+            Bind::whole(&dt.buf),
+            Bind::whole(&lam.buf),
+            Bind::whole(&states.buf),
+        ],
+        [(pt * ntl) as u32, dims.n_heads as u32, nc as u32],
+    );
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ScanParams {
+    n_tok: u32,
+    chunk: u32,
+    n_chunks: u32,
+    n_heads: u32,
+    pn: u32,
+    slot: u32,
+    per_lane: u32,
+    _p0: u32,
+}
+
+/// Stage 4: turns the chunk-local states in `states` into the states entering each chunk, by a
+/// parallel prefix scan over chunks starting from SSM state `slot`, and writes the final state
+/// to that slot.
+pub fn ssd_scan_chunks(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    lam: &Tensor,
+    n_tok: usize,
+    states: &Tensor,
+    state: &MambaState,
+    slot: usize,
+) -> Result<()> {
+    let (q, nc) = chunking(dims, n_tok);
+    state.check(dims)?;
+    state.check_slot(slot)?;
+    need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
+    let total = u32_of(dims.ssm_state_len(), "state size")?;
+    let p = ScanParams {
+        n_tok: u32_of(n_tok, "tokens")?,
+        chunk: q as u32,
+        n_chunks: nc as u32,
+        n_heads: dims.n_heads as u32,
+        pn: (dims.head_dim * dims.d_state) as u32,
+        slot: slot as u32,
+        per_lane: nc.div_ceil(SCAN_LANES) as u32,
+        _p0: 0,
+    };
+    let gpu = rec.gpu();
+    rec.dispatch(
+        &gpu.pipeline(&variant(gpu, "mamba_ssd_scan", false, &[]), "ssd_scan")?,
+        "mamba_ssd",
+        &p,
+        vec![
+            Bind::whole(&lam.buf),
+            Bind::whole(&states.buf),
+            Bind::whole(&state.ssm.buf),
+        ],
+        grid(gpu, total.div_ceil(SCAN_ELEMS as u32)),
+    );
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct OutParams {
+    n_tok: u32,
+    chunk: u32,
+    n_heads: u32,
+    head_dim: u32,
+    d_state: u32,
+    heads_per_group: u32,
+    conv_dim: u32,
+    d_inner: u32,
+    n_groups: u32,
+    i_tiles: u32,
+    y_stride: u32,
+    _p0: u32,
+}
+
+/// Stage 5: y `[n_tok, Di]` from the intra-chunk product, the states entering each chunk
+/// (`states` after stage 4) and the D skip.
+#[allow(clippy::too_many_arguments)]
+pub fn ssd_out(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    w: &MambaLayerWeights,
+    xbc_act: &Tensor,
+    dt: &Tensor,
+    lam: &Tensor,
+    cb: &Tensor,
+    states: &Tensor,
+    n_tok: usize,
+    y: &Tensor,
+) -> Result<()> {
+    let (q, nc) = chunking(dims, n_tok);
+    need(y, n_tok * dims.d_inner(), "SSD output")?;
+    need(cb, nc * dims.n_groups * q * q, "CB scratch")?;
+    need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
+    let narrow = narrow(dims);
+    let (ti, tp) = if narrow.is_empty() {
+        (64, 64)
+    } else {
+        (128, 32)
+    };
+    let it = q.div_ceil(ti);
+    ensure(nc * it <= max_groups(rec), || {
+        format!("mamba ssd: {n_tok} tokens too many for one dispatch; prefill in pieces")
+    })?;
+    let p = OutParams {
+        n_tok: u32_of(n_tok, "tokens")?,
+        chunk: q as u32,
+        n_heads: dims.n_heads as u32,
+        head_dim: dims.head_dim as u32,
+        d_state: dims.d_state as u32,
+        heads_per_group: dims.heads_per_group() as u32,
+        conv_dim: dims.conv_dim() as u32,
+        d_inner: dims.d_inner() as u32,
+        n_groups: dims.n_groups as u32,
+        i_tiles: it as u32,
+        y_stride: dims.d_inner() as u32,
+        _p0: 0,
+    };
+    let gpu = rec.gpu();
+    rec.dispatch(
+        &gpu.pipeline(&variant(gpu, "mamba_ssd_out", false, narrow), "ssd_out")?,
+        "mamba_ssd",
+        &p,
+        vec![
+            Bind::whole(&xbc_act.buf),
+            Bind::whole(&dt.buf),
+            Bind::whole(&lam.buf),
+            Bind::whole(&cb.buf),
+            Bind::whole(&states.buf),
+            Bind::whole(&w.d.buf),
+            Bind::whole(&y.buf),
+        ],
+        [
+            (nc * it) as u32,
+            dims.n_heads as u32,
+            dims.head_dim.div_ceil(tp) as u32,
+        ],
+    );
+    Ok(())
+}
+
+/// The whole chunked SSD for one sequence continuing from SSM state `slot`: `xbc_act`
+/// `[n_tok, conv_dim]` (post-conv), `dt_raw` views the raw step sizes; writes y `[n_tok, Di]`
+/// and the final state. Uses the Δ, Λ, CB and chunk-state buffers of `scratch`.
+#[allow(clippy::too_many_arguments)]
+pub fn ssd_prefill(
+    rec: &mut Recorder,
+    dims: &MambaDims,
+    w: &MambaLayerWeights,
+    xbc_act: &Tensor,
+    dt_raw: Rows,
+    n_tok: usize,
+    state: &MambaState,
+    slot: usize,
+    scratch: &MambaScratch,
+    y: &Tensor,
+) -> Result<()> {
+    if n_tok == 0 {
+        return Ok(());
+    }
+    dims.check()?;
+    w.check(dims)?;
+    let s = scratch;
+    ssd_dt(rec, dims, w, dt_raw, n_tok, &s.dt, &s.lam)?;
+    ssd_cb(rec, dims, xbc_act, n_tok, &s.cb)?;
+    ssd_chunk_states(rec, dims, xbc_act, &s.dt, &s.lam, n_tok, &s.states)?;
+    ssd_scan_chunks(rec, dims, &s.lam, n_tok, &s.states, state, slot)?;
+    ssd_out(
+        rec, dims, w, xbc_act, &s.dt, &s.lam, &s.cb, &s.states, n_tok, y,
+    )
+}

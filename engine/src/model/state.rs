@@ -1,0 +1,52 @@
+//! The caches of one conversation: the KV cache of the attention layers (grows with the
+//! context) and the conv + SSM state of each Mamba layer (fixed size).
+use crate::Result;
+use crate::gpu::{GpuBuffer, MemTag};
+use crate::kernels::attention::{KvCache, KvConfig};
+use crate::kernels::mamba::MambaState;
+
+use super::Model;
+
+/// KV cache growth step, in tokens.
+pub const KV_BLOCK: usize = 256;
+
+pub struct State {
+    /// One Mamba state per Mamba layer, in layer order.
+    pub mamba: Vec<MambaState>,
+    /// All attention layers' K/V (absent for attention-free models).
+    pub kv: Option<KvCache>,
+    /// `[0]`: the state slot of this conversation, for the multi-sequence decode kernels.
+    pub slots: GpuBuffer,
+    /// Tokens in the caches.
+    pub pos: usize,
+}
+
+impl State {
+    pub fn new(model: &Model, max_context: usize) -> Result<State> {
+        let cfg = &model.cfg;
+        let gpu = &model.gpu;
+        let mamba_dims = super::mamba::dims(cfg);
+        let mamba = (0..cfg.n_mamba_layers())
+            .map(|_| MambaState::new(gpu, &mamba_dims, 1))
+            .collect::<Result<Vec<_>>>()?;
+        let kv = if cfg.n_attention_layers() > 0 {
+            Some(KvCache::new(KvConfig {
+                layers: cfg.n_attention_layers(),
+                seqs: 1,
+                n_kv_heads: cfg.num_key_value_heads,
+                head_dim: cfg.head_dim,
+                max_ctx: max_context,
+                block: KV_BLOCK,
+            })?)
+        } else {
+            None
+        };
+        let slots = gpu.upload(MemTag::Scratch, &[0u32; 4], "state slots")?;
+        Ok(State {
+            mamba,
+            kv,
+            slots,
+            pos: 0,
+        })
+    }
+}

@@ -1,0 +1,26 @@
+// Read-only bandwidth probe for `granite bench`: every invocation streams a strided slice of a
+// large buffer with 16-byte loads and writes one word, so the bytes moved are ~all reads.
+
+struct Params {
+    n_vec: u32,      // vec4<u32> elements in the buffer
+    per_thread: u32, // elements each invocation reads
+    _p0: u32,
+    _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> sink: array<u32>;  // [invocations]
+
+@compute @workgroup_size(256)
+fn read_all(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let g = linear_wg(wid, nwg) * 256u + li;
+    let stride = nwg.x * nwg.y * 256u;
+    var acc = vec4<u32>(0u);
+    for (var i = 0u; i < p.per_thread; i++) {
+        let idx = g + i * stride;
+        if (idx < p.n_vec) { acc ^= src[idx]; }
+    }
+    sink[g] = acc.x ^ acc.y ^ acc.z ^ acc.w;
+}

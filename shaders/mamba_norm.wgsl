@@ -1,0 +1,52 @@
+// Grouped gated RMSNorm of the Mamba-2 mixer (gate before norm, norm_before_gate = False):
+//   g = y ⊙ silu(z);  out = w ⊙ g / sqrt(mean_{group}(g²) + eps)
+// over each of the G groups of Di/G channels. One workgroup per (token, group).
+
+struct Params {
+    n_rows: u32,      // T · G
+    n_groups: u32,
+    group_size: u32,  // Di / G
+    y_stride: u32,
+    z_stride: u32,    // floats between rows of the in_proj output
+    z_off: u32,       // float offset of z in row 0
+    out_stride: u32,
+    out_off: u32,
+    eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> y: array<f32>;            // [T, y_stride]
+@group(0) @binding(2) var<storage, read> zsrc: array<f32>;         // in_proj output rows (z part)
+@group(0) @binding(3) var<storage, read> w: array<f32>;            // [Di]
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;    // [T, out_stride]
+
+const WG: u32 = 256u;
+var<workgroup> red: array<f32, WG>;
+
+fn gated(t: u32, i: u32) -> f32 {
+    return y[t * p.y_stride + i] * silu(zsrc[p.z_off + t * p.z_stride + i]);
+}
+
+@compute @workgroup_size(256)
+fn gated_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+    let row = linear_wg(wid, nwg);
+    if (row >= p.n_rows) { return; }   // whole workgroup: uniform
+    let t = row / p.n_groups;
+    let i0 = (row % p.n_groups) * p.group_size;
+    var ss = 0.0;
+    for (var i = li; i < p.group_size; i += WG) {
+        let v = gated(t, i0 + i);
+        ss += v * v;
+    }
+    red[li] = ss;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) { red[li] += red[li + s]; }
+        workgroupBarrier();
+    }
+    let inv = inverseSqrt(red[0] / f32(p.group_size) + p.eps);
+    for (var i = li; i < p.group_size; i += WG) {
+        out[p.out_off + t * p.out_stride + i0 + i] = w[i0 + i] * (gated(t, i0 + i) * inv);
+    }
+}

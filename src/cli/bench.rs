@@ -1,0 +1,297 @@
+//! `granite bench`: prompt processing (ppN) and generation (tgN) speed in the spirit of
+//! llama-bench, with the bytes each decoded token must read and how close decode gets to the
+//! adapter's memory bandwidth, measured by the bench itself in the same run.
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use clap::Args;
+use granite_engine::bench::{self, Bandwidth};
+use granite_engine::generate::{GenerateOptions, Generator};
+use granite_engine::gpu::{Profile, SharedProfile};
+use granite_engine::model::Model;
+use granite_engine::model_files::{TensorCategory, inspect};
+use serde::Serialize;
+
+use super::gpu_args::GpuArgs;
+use super::model_arg::ModelArg;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    gpu: GpuArgs,
+    /// Prompt lengths to test (comma-separated); 0 skips prompt processing.
+    #[arg(short = 'p', long, value_delimiter = ',', default_values_t = [512usize])]
+    prompt: Vec<usize>,
+    /// Tokens to generate per generation test (comma-separated); 0 skips generation.
+    #[arg(short = 'n', long = "gen", value_delimiter = ',', default_values_t = [128usize])]
+    gen_tokens: Vec<usize>,
+    /// Repetitions of each test.
+    #[arg(short = 'r', long, default_value_t = 3)]
+    reps: usize,
+    /// Print JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+    /// Time each kernel family (GPU timestamps where supported) and count dispatches per token.
+    #[arg(long)]
+    profile: bool,
+}
+
+#[derive(Serialize)]
+struct TestResult {
+    test: String,
+    tokens: usize,
+    tok_s_mean: f64,
+    tok_s_std: f64,
+    /// Decode only: bytes read per token (active weights + recurrent state read and written + KV).
+    bytes_per_token: Option<u64>,
+    achieved_gb_s: Option<f64>,
+    fraction_of_copy: Option<f64>,
+    fraction_of_read: Option<f64>,
+    profile: Option<Profile>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    shape: String,
+    adapter: String,
+    backend: String,
+    driver: String,
+    f16: bool,
+    subgroups: bool,
+    bandwidth: Bandwidth,
+    results: Vec<TestResult>,
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64;
+    (m, var.sqrt())
+}
+
+/// Bytes one decode step reads at context `ctx`: every active weight once (the embedding table
+/// only when it doubles as the LM head), the Mamba states read and written, and the KV cache.
+fn bytes_per_token(model: &Model, ctx: u64) -> u64 {
+    let cfg = &model.cfg;
+    let w = inspect::weights_from_config(cfg);
+    let emb = w.category(TensorCategory::TokenEmbeddings).active_bytes;
+    let weights = w.total.active_bytes - if cfg.tie_word_embeddings { 0 } else { emb };
+    let cache = inspect::cache_figures(cfg, ctx);
+    weights + 2 * (cache.conv_state_bytes + cache.ssm_state_bytes) + cache.kv_bytes
+}
+
+/// Deterministic prompt ids spread over the vocabulary.
+fn prompt_ids(n: usize, vocab: usize) -> Vec<u32> {
+    (0..n)
+        .map(|i| ((i as u64 * 2_654_435_761 + 17) % vocab as u64) as u32)
+        .collect()
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = args.model.dir()?;
+    let gpu = args.gpu.open()?;
+    let model = Model::load(gpu.clone(), &dir, !args.json)?;
+    let bw = bench::measure(&gpu, 256 << 20, 3)?;
+    let vocab = model.cfg.vocab_size;
+    let reps = args.reps.max(1);
+    let mut results = Vec::new();
+    let profile = args.profile.then(SharedProfile::default);
+    for &p in args.prompt.iter().filter(|&&p| p > 0) {
+        let ids = prompt_ids(p, vocab);
+        let mut generator = Generator::new(&model, p + 1)?;
+        generator.prefill(&ids)?; // warm-up: compiles every pipeline
+        let mut rates = Vec::new();
+        for _ in 0..reps {
+            generator.reset()?;
+            let t = Instant::now();
+            generator.prefill(&ids)?;
+            rates.push(p as f64 / t.elapsed().as_secs_f64());
+        }
+        let (m, s) = mean_std(&rates);
+        let prof = profile
+            .as_ref()
+            .map(|pr| profiled(&mut generator, pr, &ids, None))
+            .transpose()?;
+        results.push(TestResult {
+            test: format!("pp{p}"),
+            tokens: p,
+            tok_s_mean: m,
+            tok_s_std: s,
+            bytes_per_token: None,
+            achieved_gb_s: None,
+            fraction_of_copy: None,
+            fraction_of_read: None,
+            profile: prof,
+        });
+    }
+    for &n in args.gen_tokens.iter().filter(|&&n| n > 0) {
+        let prompt = prompt_ids(8, vocab);
+        let mut generator = Generator::new(&model, n + 16)?;
+        let opts = GenerateOptions {
+            max_new_tokens: n,
+            stop_at_eos: false,
+            ..Default::default()
+        };
+        let mut rates = Vec::new();
+        for rep in 0..=reps {
+            generator.reset()?;
+            let out = generator.generate(&prompt, &opts, None, |_| ControlFlow::Continue(()))?;
+            if rep > 0 {
+                rates.push(out.gen_tok_per_s());
+            }
+        }
+        let (m, s) = mean_std(&rates);
+        let bpt = bytes_per_token(&model, (8 + n / 2) as u64);
+        let gbs = bpt as f64 * m / 1e9;
+        let prof = profile
+            .as_ref()
+            .map(|pr| profiled(&mut generator, pr, &prompt, Some(n.min(8))))
+            .transpose()?;
+        results.push(TestResult {
+            test: format!("tg{n}"),
+            tokens: n,
+            tok_s_mean: m,
+            tok_s_std: s,
+            bytes_per_token: Some(bpt),
+            achieved_gb_s: Some(gbs),
+            fraction_of_copy: Some(gbs / bw.copy_gb_s),
+            fraction_of_read: Some(gbs / bw.read_gb_s),
+            profile: prof,
+        });
+    }
+    let cfg = &model.cfg;
+    let report = Report {
+        model: dir.display().to_string(),
+        shape: format!(
+            "hidden {}, {} layers ({} Mamba-2, {} attention), {} experts top-{}, vocab {}",
+            cfg.hidden_size,
+            cfg.num_hidden_layers,
+            cfg.n_mamba_layers(),
+            cfg.n_attention_layers(),
+            cfg.num_local_experts,
+            cfg.num_experts_per_tok,
+            cfg.vocab_size
+        ),
+        adapter: gpu.info.name.clone(),
+        backend: format!("{:?}", gpu.info.backend),
+        driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
+        f16: gpu.paths.f16,
+        subgroups: gpu.paths.subgroups,
+        bandwidth: bw,
+        results,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_markdown(&report);
+    }
+    Ok(())
+}
+
+/// One more run with per-dispatch timing: a prefill of `ids`, or `decode` generated tokens.
+fn profiled(
+    generator: &mut Generator,
+    profile: &SharedProfile,
+    ids: &[u32],
+    decode: Option<usize>,
+) -> anyhow::Result<Profile> {
+    *profile
+        .lock()
+        .map_err(|_| anyhow::anyhow!("profile lock"))? = Profile::default();
+    generator.reset()?;
+    generator.set_profile(Some(profile.clone()));
+    let res = match decode {
+        None => generator.prefill(ids).map(|_| ()),
+        Some(n) => {
+            generator.prefill(ids)?;
+            *profile
+                .lock()
+                .map_err(|_| anyhow::anyhow!("profile lock"))? = Profile::default();
+            let opts = GenerateOptions {
+                max_new_tokens: n,
+                stop_at_eos: false,
+                ..Default::default()
+            };
+            generator
+                .generate(&[], &opts, None, |_| ControlFlow::Continue(()))
+                .map(|_| ())
+        }
+    };
+    generator.set_profile(None);
+    res?;
+    let p = profile
+        .lock()
+        .map_err(|_| anyhow::anyhow!("profile lock"))?
+        .clone();
+    Ok(p)
+}
+
+fn print_markdown(r: &Report) {
+    println!("model: {} ({})", r.model, r.shape);
+    println!(
+        "adapter: {} — {} — {} — f16: {}, subgroups: {}",
+        r.adapter, r.backend, r.driver, r.f16, r.subgroups
+    );
+    println!(
+        "bandwidth (same run, {} MiB buffers): copy {:.2} GB/s (read+write), read-only kernel {:.2} GB/s\n",
+        r.bandwidth.probe_bytes >> 20,
+        r.bandwidth.copy_gb_s,
+        r.bandwidth.read_gb_s
+    );
+    println!("| test | t/s | bytes/token | GB/s | of copy bw | of read bw |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for t in &r.results {
+        let opt =
+            |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "–".into());
+        println!(
+            "| {} | {:.2} ± {:.2} | {} | {} | {} | {} |",
+            t.test,
+            t.tok_s_mean,
+            t.tok_s_std,
+            t.bytes_per_token
+                .map(|b| format!("{:.1} MB", b as f64 / 1e6))
+                .unwrap_or_else(|| "–".into()),
+            opt(t.achieved_gb_s, &|g| format!("{g:.2}")),
+            opt(t.fraction_of_copy, &|f| format!("{:.0}%", f * 100.0)),
+            opt(t.fraction_of_read, &|f| format!("{:.0}%", f * 100.0)),
+        );
+    }
+    for t in &r.results {
+        if let Some(p) = &t.profile {
+            let per = if t.test.starts_with("tg") {
+                p.submissions.max(1) as f64
+            } else {
+                1.0
+            };
+            let unit = if t.test.starts_with("tg") {
+                "per token"
+            } else {
+                "per prompt"
+            };
+            println!(
+                "\nprofile {} ({unit}; {} dispatches{}):",
+                t.test,
+                p.total_dispatches() as f64 / per,
+                if p.timed {
+                    ""
+                } else {
+                    ", no timestamp queries: counts only"
+                }
+            );
+            let total: f64 = p.families.iter().map(|f| f.seconds).sum();
+            let mut fams = p.families.clone();
+            fams.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+            for f in fams {
+                println!(
+                    "  {:<14} {:>6.1} dispatches {:>9.3} ms {:>5.1}%",
+                    f.family,
+                    f.dispatches as f64 / per,
+                    f.seconds * 1e3 / per,
+                    100.0 * f.seconds / total.max(1e-12)
+                );
+            }
+        }
+    }
+}
