@@ -290,7 +290,7 @@ impl ViewerApp {
             layers_ui::show(ui, &mut self.layer_view, self.model.as_ref(), context);
             ui.separator();
             let kernels = self.probe.as_ref().map(|p| p.kernel_times());
-            speed_ui::show(ui, &self.speed, kernels);
+            speed_ui::show(ui, &self.speed, kernels, &mut self.settings.time_kernels);
             ui.separator();
             adapter_ui::show(ui, self.model.as_ref());
         });

@@ -22,6 +22,8 @@ pub struct Settings {
     pub temperature: f32,
     pub top_p: f32,
     pub max_tokens: usize,
+    /// Time each kernel family with GPU timestamps (slower: every submission waits).
+    pub time_kernels: bool,
 }
 
 impl Default for Settings {
@@ -30,6 +32,7 @@ impl Default for Settings {
             temperature: 0.7,
             top_p: 0.9,
             max_tokens: 128,
+            time_kernels: false,
         }
     }
 }
@@ -40,6 +43,8 @@ pub struct GenStats {
     pub prompt_tokens: usize,
     pub prompt_secs: f64,
     pub gen_tokens: usize,
+    /// Tokens decoded within `gen_secs` (the engine samples the first token in the prefill).
+    pub decode_tokens: usize,
     pub gen_secs: f64,
     /// The reply ended because Stop was pressed.
     pub stopped: bool,
@@ -50,7 +55,7 @@ impl GenStats {
         self.prompt_tokens as f64 / self.prompt_secs.max(1e-9)
     }
     pub fn gen_tok_s(&self) -> f64 {
-        self.gen_tokens as f64 / self.gen_secs.max(1e-9)
+        self.decode_tokens as f64 / self.gen_secs.max(1e-9)
     }
 }
 

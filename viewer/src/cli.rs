@@ -40,6 +40,26 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 40, requires = "fake")]
     pub fake_delay_ms: u64,
 
+    /// Initial sampling temperature (0 = greedy); the window can change it.
+    #[arg(long, value_name = "T", default_value_t = 0.7)]
+    pub temperature: f32,
+
+    /// Initial top-p.
+    #[arg(long, value_name = "P", default_value_t = 0.9)]
+    pub top_p: f32,
+
+    /// Initial limit of tokens per reply.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub max_tokens: usize,
+
+    /// GPU backend for the engine: vulkan, metal, dx12 or gl (default: the best available).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+
+    /// Use the first adapter whose name contains NAME (case-insensitive).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+
     /// Give up on --screenshot after this many seconds (exit status 1).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub timeout: u64,
@@ -76,6 +96,40 @@ pub fn model_dir(args: &Args) -> PathBuf {
     };
     // Shown in the model field: without the `viewer/..` detour when the folder exists.
     dir.canonicalize().unwrap_or(dir)
+}
+
+/// The initial sampling settings, checked.
+pub fn settings(args: &Args) -> Result<crate::backend::Settings, String> {
+    if !(args.temperature.is_finite() && (0.0..=2.0).contains(&args.temperature)) {
+        return Err(format!(
+            "--temperature must be in [0, 2], got {}",
+            args.temperature
+        ));
+    }
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        return Err(format!("--top-p must be in (0, 1], got {}", args.top_p));
+    }
+    if args.max_tokens == 0 {
+        return Err("--max-tokens must be at least 1".into());
+    }
+    Ok(crate::backend::Settings {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        max_tokens: args.max_tokens,
+        time_kernels: false,
+    })
+}
+
+/// The engine's device options from --backend and --adapter.
+pub fn gpu_options(args: &Args) -> Result<granite_engine::gpu::GpuOptions, String> {
+    if let Some(b) = &args.backend {
+        granite_engine::gpu::parse_backend(b).map_err(|e| e.to_string())?;
+    }
+    Ok(granite_engine::gpu::GpuOptions {
+        backend: args.backend.clone(),
+        adapter: args.adapter.clone(),
+        ..Default::default()
+    })
 }
 
 /// A quick check before the window opens, so a wrong --model fails on the terminal with the

@@ -191,6 +191,7 @@ impl Backend for FakeBackend {
             std::thread::sleep(self.delay);
             self.probe.context.fetch_add(1, Ordering::Relaxed);
             stats.gen_tokens += 1;
+            stats.decode_tokens += 1;
             let piece = if i == 0 {
                 word.to_string()
             } else {

@@ -64,7 +64,7 @@ impl Script {
         match self.phase {
             Phase::WaitModel => {
                 if let (None, Some(e)) = (&app.loading, &app.error) {
-                    let r = Err(format!("cannot open the model: {e}"));
+                    let r = Err(e.clone());
                     return self.finish(ctx, r);
                 }
                 if app.is_ready() {

@@ -21,9 +21,23 @@ fn main() -> ExitCode {
     let opener = if args.fake {
         FakeBackend::opener(Duration::from_millis(args.fake_delay_ms), true)
     } else {
-        engine_backend::opener()
+        match cli::gpu_options(&args) {
+            Ok(o) => engine_backend::opener(o),
+            Err(e) => {
+                eprintln!("granite-viewer: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let settings = match cli::settings(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("granite-viewer: {e}");
+            return ExitCode::from(2);
+        }
     };
     let mut app = ViewerApp::new(opener, dir);
+    app.settings = settings;
     let mut outcome = None;
     if let (Some(file), Some(prompt)) = (&args.screenshot, &args.prompt) {
         let script = Script::new(

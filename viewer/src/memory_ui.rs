@@ -145,6 +145,18 @@ pub fn show(
     ));
     stacked_bar(ui, &caches, view.cache_scale, 20.0);
     scale_ticks(ui, view.cache_scale);
+    let cfg = &model.cfg;
+    let kv_per_token = granite_engine::model_files::inspect::kv_bytes_per_token_per_layer(cfg)
+        * cfg.n_attention_layers() as u64;
+    let kv_alloc = mem
+        .iter()
+        .find(|m| m.0 == MemTag::KvCache)
+        .map_or(0, |m| m.1);
+    ui.weak(format!(
+        "KV in use: {} for {context} tokens; allocated: {} (the engine grows it in blocks).",
+        format_bytes(kv_per_token * context as u64),
+        format_bytes(kv_alloc)
+    ));
 
     ui.add_space(4.0);
     egui::Grid::new("memory_legend")
@@ -160,9 +172,6 @@ pub fn show(
                 }
             }
         });
-    let cfg = &model.cfg;
-    let kv_per_token = granite_engine::model_files::inspect::kv_bytes_per_token_per_layer(cfg)
-        * cfg.n_attention_layers() as u64;
     let (conv, ssm) = mamba_state_bytes_per_layer(cfg);
     ui.weak(format!(
         "KV cache grows {} per token ({}); Mamba state stays {} ({} × {} conv + {} SSM).",

@@ -2,7 +2,7 @@
 //! time per kernel family when the backend measured it with timestamp queries.
 use std::time::Instant;
 
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points};
 
 use crate::backend::{GenStats, KernelTimes};
 
@@ -66,7 +66,12 @@ impl SpeedHistory {
     }
 }
 
-pub fn show(ui: &mut egui::Ui, speed: &SpeedHistory, kernels: Option<KernelTimes>) {
+pub fn show(
+    ui: &mut egui::Ui,
+    speed: &SpeedHistory,
+    kernels: Option<KernelTimes>,
+    time_kernels: &mut bool,
+) {
     ui.heading("Speed");
     match &speed.last {
         Some(s) => ui.label(format!(
@@ -80,7 +85,7 @@ pub fn show(ui: &mut egui::Ui, speed: &SpeedHistory, kernels: Option<KernelTimes
     };
     Plot::new("speed_plot")
         .height(110.0)
-        .legend(Legend::default())
+        .legend(Legend::default().position(Corner::LeftTop))
         .x_axis_label("session time (s)")
         .y_axis_label("tok/s")
         .include_y(0.0)
@@ -94,6 +99,8 @@ pub fn show(ui: &mut egui::Ui, speed: &SpeedHistory, kernels: Option<KernelTimes
             ));
             plot.add(Points::new("prompt", PlotPoints::from(speed.prompt.clone())).radius(3.0));
         });
+    ui.checkbox(time_kernels, "Time kernels (GPU timestamps; slower)")
+        .on_hover_text("Measures each kernel family from the next message on");
     match kernels {
         Some(Ok(list)) if !list.is_empty() => {
             ui.strong("Time per kernel family (last reply):");

@@ -75,6 +75,9 @@ pub struct Worker {
     stop: Arc<AtomicBool>,
     waker: Waker,
     alive: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Disconnects when the thread has returned (its sender is dropped).
+    finished: Receiver<()>,
 }
 
 enum Exit {
@@ -95,9 +98,13 @@ impl Worker {
             waker: waker.clone(),
         };
         let flag = stop.clone();
-        std::thread::Builder::new()
+        let (done_tx, finished) = channel::<()>();
+        let thread = std::thread::Builder::new()
             .name("granite-viewer worker".into())
-            .spawn(move || run(opener, initial, rx, ev, flag))
+            .spawn(move || {
+                let _done = done_tx;
+                run(opener, initial, rx, ev, flag)
+            })
             .expect("spawning the worker thread");
         Self {
             commands,
@@ -105,6 +112,8 @@ impl Worker {
             stop,
             waker,
             alive: true,
+            thread: Some(thread),
+            finished,
         }
     }
 
@@ -150,9 +159,19 @@ impl Worker {
 }
 
 impl Drop for Worker {
+    /// Stops the reply in progress and waits (a bounded time) for the thread to release the
+    /// model and its GPU device, so that they are not torn down while the process exits.
     fn drop(&mut self) {
         self.stop();
         let _ = self.commands.send(Command::Quit);
+        let ended = matches!(
+            self.finished
+                .recv_timeout(std::time::Duration::from_secs(10)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        );
+        if ended && let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
