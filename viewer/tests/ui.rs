@@ -166,8 +166,15 @@ fn stop_ends_the_reply_early() {
         reply.text
     );
     assert!(reply.note.unwrap_or_default().starts_with("stopped"));
-    // The window still works after a stop.
-    send(&mut h, "Again");
+    // The window still works after a stop; Enter sends too.
+    h.get_by_label("Message").focus();
+    h.step();
+    h.get_by_label("Message").type_text("Again");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    assert!(h.state().generating, "Enter did not send");
+    assert!(h.state().input.is_empty());
     step_until(&mut h, "second reply", |h| !h.state().generating);
     assert_eq!(h.state().turns.len(), 4);
 }
