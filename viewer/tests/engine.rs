@@ -120,6 +120,36 @@ fn engine_streams_and_kv_grows_while_mamba_state_is_fixed() {
         (ssm, conv)
     );
 
+    // Kernel timing: per family with timestamps, or a reason.
+    let timed_settings = Settings {
+        temperature: 0.0,
+        max_tokens: 3,
+        time_kernels: true,
+        ..Default::default()
+    };
+    w.send(Command::Generate {
+        messages: vec![ChatMessage::user("Time this")],
+        settings: timed_settings,
+    });
+    loop {
+        match next_event(&mut w, &mut q) {
+            Event::Done(_) => break,
+            Event::Failed(e) => panic!("{e}"),
+            _ => {}
+        }
+    }
+    eprintln!("kernel times: {:?}", probe.kernel_times());
+    match probe.kernel_times() {
+        Ok(list) => {
+            assert!(!list.is_empty());
+            assert!(
+                list.iter().all(|(_, ms)| ms.is_finite() && *ms >= 0.0),
+                "{list:?}"
+            );
+        }
+        Err(why) => assert!(why.contains("timestamp"), "{why}"),
+    }
+
     // Stop before the worker even starts: the reply ends at once, flagged as stopped.
     w.send(Command::NewChat);
     w.send(Command::Generate {
