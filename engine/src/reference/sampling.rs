@@ -114,10 +114,11 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, step: u64) ->
     for (b, &s) in sums.iter().enumerate() {
         if acc + s > target && s > 0.0 {
             let mut chosen = best;
-            for i in b * block..(b * block + block).min(n) {
-                if key(z[i]) >= thr {
+            let start = b * block;
+            for (i, &zi) in z.iter().enumerate().take((start + block).min(n)).skip(start) {
+                if key(zi) >= thr {
                     chosen = i;
-                    acc += (z[i] - zmax).exp();
+                    acc += (zi - zmax).exp();
                     if acc > target {
                         break;
                     }
