@@ -15,6 +15,17 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("rmsnorm", include_str!("../../../shaders/rmsnorm.wgsl")),
     ("matvec", include_str!("../../../shaders/matvec.wgsl")),
     ("matmul", include_str!("../../../shaders/matmul.wgsl")),
+    ("moe_topk", include_str!("../../../shaders/moe_topk.wgsl")),
+    (
+        "moe_matvec",
+        include_str!("../../../shaders/moe_matvec.wgsl"),
+    ),
+    (
+        "moe_combine",
+        include_str!("../../../shaders/moe_combine.wgsl"),
+    ),
+    ("moe_route", include_str!("../../../shaders/moe_route.wgsl")),
+    ("moe_mm", include_str!("../../../shaders/moe_mm.wgsl")),
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
