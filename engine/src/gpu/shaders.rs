@@ -35,6 +35,11 @@ pub const SHADERS: &[(&str, &str)] = shaders![
     "attention_decode",
     "attention_reduce",
     "sampling",
+    "moe_topk",
+    "moe_matvec",
+    "moe_combine",
+    "moe_route",
+    "moe_mm",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {

@@ -1,1 +1,0 @@
-//! Launchers: moe (being written).

@@ -1,0 +1,195 @@
+//! The expert products of both paths: matrix-vector products over the chosen experts (decode)
+//! and grouped tiled products over the expert-sorted assignments (prefill). Each records one
+//! dispatch per part of the expert stack; a dispatch only touches the experts of its part.
+use bytemuck::{Pod, Zeroable};
+
+use super::{BM, BN, Bufs, MoeWeights};
+use crate::Result;
+use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ExpertParams {
+    rows: u32,
+    cols: u32,
+    ld8: u32,
+    e0: u32,
+    e1: u32,
+    /// moe_matvec: top_k, x_stride, x_off, y_stride, 0, 0, 0.
+    /// moe_mm: n_experts, n_assign, top_k, x_stride, x_off, y_stride, 0.
+    rest: [u32; 7],
+}
+
+/// The variant of an expert kernel, with the SwiGLU epilogue (`GLU`) or without.
+fn expert_pipeline(
+    gpu: &Gpu,
+    shader: &'static str,
+    glu: bool,
+) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let mut variant = gpu.variant(shader, &[]);
+    if glu {
+        variant.flags.insert("GLU");
+    }
+    gpu.pipeline(&variant, shader)
+}
+
+/// One expert product over every part of `m` (`per_expert` weight rows per expert, `rows`
+/// outputs per expert), reading `x` and writing `y`.
+struct ExpertPass<'a> {
+    m: &'a F16Matrix,
+    glu: bool,
+    rows: u32,
+    per_expert: usize,
+    x: &'a GpuBuffer,
+    y: &'a GpuBuffer,
+}
+
+pub(super) fn experts_decode(
+    rec: &mut Recorder,
+    w: &MoeWeights,
+    b: &Bufs,
+    v: Rows,
+    n: usize,
+) -> Result<()> {
+    let d = w.dims;
+    let slots = (n * d.top_k) as u32;
+    let up = ExpertPass {
+        m: &w.input,
+        glu: true,
+        rows: d.inter as u32,
+        per_expert: 2 * d.inter,
+        x: &v.t.buf,
+        y: &b.act.buf,
+    };
+    let up_rest = [d.top_k, v.stride, v.offset, d.inter];
+    let down = ExpertPass {
+        m: &w.output,
+        glu: false,
+        rows: d.hidden as u32,
+        per_expert: d.hidden,
+        x: &b.act.buf,
+        y: &b.ys,
+    };
+    let down_rest = [d.top_k, d.inter, 0, d.hidden];
+    for (pass, rest) in [(up, up_rest), (down, down_rest)] {
+        let gpu = rec.gpu();
+        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu)?;
+        let tpr = if gpu.paths.subgroups {
+            gpu.paths.subgroup_size
+        } else {
+            32
+        };
+        let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(256 / tpr));
+        for part in &pass.m.parts {
+            let params = ExpertParams {
+                rows: pass.rows,
+                cols: pass.m.cols as u32,
+                ld8: (pass.m.ld / 8) as u32,
+                e0: (part.row0 / pass.per_expert) as u32,
+                e1: ((part.row0 + part.rows) / pass.per_expert) as u32,
+                rest: [
+                    rest[0] as u32,
+                    rest[1] as u32,
+                    rest[2] as u32,
+                    rest[3] as u32,
+                    0,
+                    0,
+                    0,
+                ],
+            };
+            let binds = vec![
+                Bind::whole(&part.buf),
+                Bind::whole(pass.x),
+                Bind::whole(&b.ids),
+                Bind::whole(pass.y),
+            ];
+            rec.dispatch(&pipeline, "moe", &params, binds, [gx, gy, slots]);
+        }
+    }
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RouteParams {
+    n_assign: u32,
+    n_experts: u32,
+    bm: u32,
+    _p: u32,
+}
+
+pub(super) fn experts_prefill(
+    rec: &mut Recorder,
+    w: &MoeWeights,
+    b: &Bufs,
+    v: Rows,
+    n: usize,
+) -> Result<()> {
+    let d = w.dims;
+    let n_assign = n * d.top_k;
+    let gpu = rec.gpu();
+    let route = gpu.pipeline(&gpu.variant("moe_route", &[]), "moe_route")?;
+    let params = RouteParams {
+        n_assign: n_assign as u32,
+        n_experts: d.n_experts as u32,
+        bm: BM as u32,
+        _p: 0,
+    };
+    let binds = vec![Bind::whole(&b.ids), Bind::whole(&b.route)];
+    rec.dispatch(&route, "moe", &params, binds, [1, 1, 1]);
+
+    let up = ExpertPass {
+        m: &w.input,
+        glu: true,
+        rows: d.inter as u32,
+        per_expert: 2 * d.inter,
+        x: &v.t.buf,
+        y: &b.act.buf,
+    };
+    let up_x = (v.stride, v.offset, d.inter);
+    let down = ExpertPass {
+        m: &w.output,
+        glu: false,
+        rows: d.hidden as u32,
+        per_expert: d.hidden,
+        x: &b.act.buf,
+        y: &b.ys,
+    };
+    let down_x = (d.inter, 0, d.hidden);
+    for (pass, (x_stride, x_off, y_stride)) in [(up, up_x), (down, down_x)] {
+        let pipeline = expert_pipeline(gpu, "moe_mm", pass.glu)?;
+        let gx = pass.rows.div_ceil(BN as u32);
+        for part in &pass.m.parts {
+            let e0 = part.row0 / pass.per_expert;
+            let e1 = (part.row0 + part.rows) / pass.per_expert;
+            // Tiles of this part's experts: each expert has at most n tokens (distinct experts
+            // per token) and Σ ceil(count/BM) ≤ n_assign/BM + experts.
+            let ne = e1 - e0;
+            let tiles = (ne * n.div_ceil(BM)).min(n_assign.div_ceil(BM) + ne);
+            let params = ExpertParams {
+                rows: pass.rows,
+                cols: pass.m.cols as u32,
+                ld8: (pass.m.ld / 8) as u32,
+                e0: e0 as u32,
+                e1: e1 as u32,
+                rest: [
+                    d.n_experts as u32,
+                    n_assign as u32,
+                    d.top_k as u32,
+                    x_stride as u32,
+                    x_off as u32,
+                    y_stride as u32,
+                    0,
+                ],
+            };
+            let binds = vec![
+                Bind::whole(&part.buf),
+                Bind::whole(pass.x),
+                Bind::whole(&b.route),
+                Bind::whole(pass.y),
+            ];
+            rec.dispatch(&pipeline, "moe", &params, binds, [gx, tiles as u32, 1]);
+        }
+    }
+    Ok(())
+}

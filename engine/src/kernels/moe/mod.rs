@@ -1,0 +1,380 @@
+//! Routed mixture of experts (HF `GraniteMoeHybridMoE`), entirely on the GPU:
+//! router logits (the `linear` launcher) → top-k + softmax over the k (`moe_topk`) → expert
+//! SwiGLU products → gate-weighted sum over the k slots in a fixed order (`moe_combine`), which
+//! can add `alpha · moe` into the output. The caller adds the shared MLP.
+//!
+//! Two expert paths, chosen by token count:
+//! * decode (few tokens): matrix-vector products that read the chosen ids from the GPU and only
+//!   the chosen experts' weights (`moe_matvec`, gate/up + SwiGLU in one dispatch, down in one);
+//! * prefill: assignments grouped by expert on the GPU (`moe_route`: counts, exclusive scan,
+//!   stable gather) and tiled grouped products per expert (`moe_mm`).
+//!
+//! Both write one output row per (token, slot), so no float atomics are needed and the result is
+//! deterministic. Expert stacks larger than one binding are split into parts on expert
+//! boundaries; each dispatch handles the experts of one part.
+use bytemuck::{Pod, Zeroable};
+
+mod experts;
+
+use super::ensure;
+use super::linear::{Epilogue, linear};
+use crate::Result;
+use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, MemTag, Recorder, Rows, Tensor, grid};
+use experts::{experts_decode, experts_prefill};
+
+/// Shape of one MoE layer: hidden size, experts, experts per token, expert width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoeDims {
+    pub hidden: usize,
+    pub n_experts: usize,
+    pub top_k: usize,
+    pub inter: usize,
+}
+
+/// The routed experts of one layer, f16.
+/// `router [E, H]`; `input [E·2I, H]` (per expert I gate rows then I up rows), split with
+/// `row_group = 2I`; `output [E·H, I]`, split with `row_group = H`.
+pub struct MoeWeights {
+    pub router: F16Matrix,
+    pub input: F16Matrix,
+    pub output: F16Matrix,
+    pub dims: MoeDims,
+}
+
+impl MoeWeights {
+    /// Checks the shapes against `dims` and that no expert straddles two parts.
+    pub fn new(
+        router: F16Matrix,
+        input: F16Matrix,
+        output: F16Matrix,
+        dims: MoeDims,
+    ) -> Result<MoeWeights> {
+        let MoeDims {
+            hidden: h,
+            n_experts: e,
+            top_k: k,
+            inter: i,
+        } = dims;
+        ensure(
+            h > 0 && i > 0 && k > 0 && k <= e && e <= MAX_EXPERTS,
+            || format!("moe: bad dims {dims:?} (need 0 < top_k ≤ n_experts ≤ {MAX_EXPERTS})"),
+        )?;
+        let shapes = [
+            ("router", &router, e, h, 1),
+            ("input_linear", &input, e * 2 * i, h, 2 * i),
+            ("output_linear", &output, e * h, i, h),
+        ];
+        for (name, m, rows, cols, group) in shapes {
+            ensure(m.rows == rows && m.cols == cols, || {
+                format!(
+                    "moe {name}: weight is {}×{}, expected {rows}×{cols} for {dims:?}",
+                    m.rows, m.cols
+                )
+            })?;
+            for part in &m.parts {
+                ensure(part.row0 % group == 0 && part.rows % group == 0, || {
+                    format!(
+                        "moe {name}: part at row {} ({} rows) splits an expert ({group} rows)",
+                        part.row0, part.rows
+                    )
+                })?;
+            }
+        }
+        Ok(MoeWeights {
+            router,
+            input,
+            output,
+            dims,
+        })
+    }
+
+    /// Uploads dense f16 weights (`[E, H]`, `[E, 2I, H]`, `[E, H, I]`), e.g. for tests.
+    pub fn from_f16(
+        gpu: &Gpu,
+        dims: MoeDims,
+        router: &[u16],
+        input: &[u16],
+        output: &[u16],
+    ) -> Result<MoeWeights> {
+        let MoeDims {
+            hidden: h,
+            n_experts: e,
+            inter: i,
+            ..
+        } = dims;
+        let up = |data: &[u16], rows: usize, cols: usize, group: usize, label: &str| {
+            ensure(data.len() == rows * cols, || {
+                format!("moe {label}: {} values, expected {rows}×{cols}", data.len())
+            })?;
+            F16Matrix::upload(
+                gpu,
+                MemTag::RoutedExperts,
+                rows,
+                cols,
+                group,
+                label,
+                |r0, n, out| {
+                    out.copy_from_slice(&data[r0 * cols..(r0 + n) * cols]);
+                    Ok(())
+                },
+            )
+        };
+        let router = up(router, e, h, 1, "moe router")?;
+        let input = up(input, e * 2 * i, h, 2 * i, "moe input_linear")?;
+        let output = up(output, e * h, i, h, "moe output_linear")?;
+        MoeWeights::new(router, input, output, dims)
+    }
+}
+
+/// Which expert path `moe_forward` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MoePath {
+    /// Decode up to [`DECODE_MAX_TOKENS`] tokens, prefill above.
+    #[default]
+    Auto,
+    Decode,
+    Prefill,
+}
+
+/// `out = (accumulate ? out : 0) + alpha · moe(v)`.
+#[derive(Clone, Copy, Debug)]
+pub struct MoeOptions {
+    pub alpha: f32,
+    pub accumulate: bool,
+    pub path: MoePath,
+}
+
+impl Default for MoeOptions {
+    fn default() -> Self {
+        MoeOptions {
+            alpha: 1.0,
+            accumulate: false,
+            path: MoePath::Auto,
+        }
+    }
+}
+
+/// Token counts up to this take the decode path: each (token, slot) reads its expert's weights
+/// once, which beats the tiled product while few tokens share an expert.
+pub const DECODE_MAX_TOKENS: usize = 4;
+/// `moe_route` gives each invocation of its one workgroup one expert.
+pub const MAX_EXPERTS: usize = 256;
+/// Tokens per pass: bounds the per-(token, slot) scratch (`T·k·H` floats).
+const CHUNK_TOKENS: usize = 512;
+/// Positions per expert tile in `moe_mm.wgsl`, rows per tile.
+pub(crate) const BM: usize = 64;
+pub(crate) const BN: usize = 64;
+
+/// Scratch buffers of `moe_forward`, kept between calls so a decode step allocates nothing.
+/// One scratch can serve every layer of a model (buffers grow to the largest use).
+#[derive(Default)]
+pub struct MoeScratch {
+    bufs: Option<Bufs>,
+}
+
+pub(crate) struct Bufs {
+    pub(crate) dims: MoeDims,
+    pub(crate) cap: usize,
+    pub(crate) logits: Tensor,   // [cap, E]
+    pub(crate) ids: GpuBuffer,   // [cap·k] u32
+    pub(crate) gates: GpuBuffer, // [cap·k] f32
+    pub(crate) act: Tensor,      // [cap·k, I]
+    pub(crate) ys: GpuBuffer,    // [cap·k, H]
+    pub(crate) route: GpuBuffer, // see moe_route.wgsl
+}
+
+impl MoeScratch {
+    pub fn new() -> MoeScratch {
+        MoeScratch::default()
+    }
+
+    /// Bytes currently held.
+    pub fn bytes(&self) -> u64 {
+        self.bufs.as_ref().map_or(0, |b| {
+            [&b.logits.buf, &b.ids, &b.gates, &b.act.buf, &b.ys, &b.route]
+                .iter()
+                .map(|x| x.size())
+                .sum()
+        })
+    }
+
+    fn get(&mut self, gpu: &Gpu, dims: MoeDims, cap: usize) -> Result<&Bufs> {
+        let fits = self
+            .bufs
+            .as_ref()
+            .is_some_and(|b| b.dims == dims && b.cap >= cap);
+        if !fits {
+            let MoeDims {
+                hidden: h,
+                n_experts: e,
+                top_k: k,
+                inter: i,
+            } = dims;
+            let f = |n: usize, label| gpu.alloc(MemTag::Scratch, (n * 4) as u64, label);
+            let route_len = 2 * e + 2 + cap * k + (cap * k).div_ceil(BM) + e;
+            self.bufs = None; // free before allocating the larger set
+            self.bufs = Some(Bufs {
+                dims,
+                cap,
+                logits: Tensor::zeros(gpu, MemTag::Scratch, &[cap, e], "moe logits")?,
+                ids: f(cap * k, "moe ids")?,
+                gates: f(cap * k, "moe gates")?,
+                act: Tensor::zeros(gpu, MemTag::Scratch, &[cap * k, i], "moe act")?,
+                ys: f(cap * k * h, "moe slot outputs")?,
+                route: f(route_len, "moe route")?,
+            });
+        }
+        Ok(self.bufs.as_ref().expect("allocated above"))
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TopkParams {
+    n_tok: u32,
+    n_experts: u32,
+    top_k: u32,
+    l_stride: u32,
+    l_off: u32,
+    _p: [u32; 3],
+}
+
+/// Router top-k on the GPU: `logits` rows of `n_experts` floats → `ids [T, k]` (u32, by
+/// descending logit, ties → lower expert index) and `gates [T, k]` (softmax over the k logits).
+pub fn router_topk(
+    rec: &mut Recorder,
+    logits: Rows,
+    n_tok: usize,
+    n_experts: usize,
+    top_k: usize,
+    ids: &GpuBuffer,
+    gates: &GpuBuffer,
+) -> Result<()> {
+    ensure(0 < top_k && top_k <= n_experts, || {
+        format!("router_topk: top_k {top_k} must be in 1..={n_experts}")
+    })?;
+    ensure(logits.fits(n_tok, n_experts), || {
+        format!("router_topk: logits too small for {n_tok}×{n_experts}")
+    })?;
+    let need = (n_tok * top_k * 4) as u64;
+    ensure(ids.size() >= need && gates.size() >= need, || {
+        format!("router_topk: ids/gates need {need} bytes")
+    })?;
+    let gpu = rec.gpu();
+    let pipeline = gpu.pipeline(&gpu.variant("moe_topk", &[]), "moe_topk")?;
+    let params = TopkParams {
+        n_tok: n_tok as u32,
+        n_experts: n_experts as u32,
+        top_k: top_k as u32,
+        l_stride: logits.stride as u32,
+        l_off: logits.offset as u32,
+        _p: [0; 3],
+    };
+    let binds = vec![
+        Bind::whole(&logits.t.buf),
+        Bind::whole(ids),
+        Bind::whole(gates),
+    ];
+    let groups = grid(gpu, (n_tok as u32).div_ceil(64));
+    rec.dispatch(&pipeline, "moe_topk", &params, binds, groups);
+    Ok(())
+}
+
+/// `out = (accumulate ? out : 0) + alpha · moe(v)` for `n_tok` rows of `v` (each `hidden` floats).
+/// `v` and `out` must be different buffers. Records dispatches only; never reads back.
+pub fn moe_forward(
+    rec: &mut Recorder,
+    scratch: &mut MoeScratch,
+    w: &MoeWeights,
+    v: Rows,
+    out: Rows,
+    n_tok: usize,
+    opts: MoeOptions,
+) -> Result<()> {
+    let d = w.dims;
+    ensure(v.fits(n_tok, d.hidden) && out.fits(n_tok, d.hidden), || {
+        format!("moe: v / out too small for {n_tok}×{}", d.hidden)
+    })?;
+    if n_tok == 0 {
+        return Ok(());
+    }
+    let decode = match opts.path {
+        MoePath::Auto => n_tok <= DECODE_MAX_TOKENS,
+        MoePath::Decode => true,
+        MoePath::Prefill => false,
+    };
+    let gpu = rec.gpu();
+    // Keep each scratch buffer within one binding (and decode slots within one grid dimension).
+    let per_tok = (d.top_k * d.hidden.max(d.inter).max(d.n_experts) * 4) as u64;
+    let mut chunk = CHUNK_TOKENS.min((gpu.max_binding / per_tok).max(1) as usize);
+    if decode {
+        let max_z = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        chunk = chunk.min((max_z / d.top_k).max(1));
+    }
+    let chunk = chunk.min(n_tok);
+    let bufs = scratch.get(gpu, d, chunk)?;
+    for c0 in (0..n_tok).step_by(chunk) {
+        let n = chunk.min(n_tok - c0);
+        let vc = Rows {
+            offset: v.offset + c0 * v.stride,
+            ..v
+        };
+        let oc = Rows {
+            offset: out.offset + c0 * out.stride,
+            ..out
+        };
+        let logits = bufs.logits.rows(d.n_experts, 0);
+        linear(rec, &w.router, vc, logits, n, Epilogue::default())?;
+        router_topk(rec, logits, n, d.n_experts, d.top_k, &bufs.ids, &bufs.gates)?;
+        if decode {
+            experts_decode(rec, w, bufs, vc, n)?;
+        } else {
+            experts_prefill(rec, w, bufs, vc, n)?;
+        }
+        combine(rec, d, bufs, oc, n, opts)?;
+    }
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CombineParams {
+    hidden: u32,
+    n_tok: u32,
+    top_k: u32,
+    out_stride: u32,
+    out_off: u32,
+    accumulate: u32,
+    alpha: f32,
+    _p: u32,
+}
+
+fn combine(
+    rec: &mut Recorder,
+    d: MoeDims,
+    b: &Bufs,
+    out: Rows,
+    n: usize,
+    opts: MoeOptions,
+) -> Result<()> {
+    let gpu = rec.gpu();
+    let pipeline = gpu.pipeline(&gpu.variant("moe_combine", &[]), "moe_combine")?;
+    let params = CombineParams {
+        hidden: d.hidden as u32,
+        n_tok: n as u32,
+        top_k: d.top_k as u32,
+        out_stride: out.stride as u32,
+        out_off: out.offset as u32,
+        accumulate: opts.accumulate as u32,
+        alpha: opts.alpha,
+        _p: 0,
+    };
+    let binds = vec![
+        Bind::whole(&b.gates),
+        Bind::whole(&b.ys),
+        Bind::whole(&out.t.buf),
+    ];
+    let groups = grid(gpu, ((n * d.hidden) as u32).div_ceil(256));
+    rec.dispatch(&pipeline, "moe", &params, binds, groups);
+    Ok(())
+}

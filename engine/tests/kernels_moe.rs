@@ -1,0 +1,282 @@
+//! Routed mixture of experts on the GPU against the CPU reference: router top-k (with exact and
+//! near ties), the decode and the prefill expert paths at awkward sizes, expert stacks split into
+//! several parts by a forced small binding limit, and prefill == decode token by token.
+use granite_engine::gpu::{Gpu, GpuOptions, MemTag, Recorder, Tensor};
+use granite_engine::kernels::moe::{
+    MoeDims, MoeOptions, MoePath, MoeScratch, MoeWeights, moe_forward, router_topk,
+};
+use granite_engine::reference::moe::{MoeRef, router_topk as cpu_topk};
+use granite_engine::testing::{REQUIRE_BACKEND_ENV, Rng, assert_close, for_each_path, poison};
+
+fn check_topk(gpu: &Gpu, path: &str, logits: &[f32], n_tok: usize, e: usize, k: usize) {
+    let lt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, e], logits, "logits").unwrap();
+    let ids = gpu
+        .alloc(MemTag::Scratch, (n_tok * k * 4) as u64, "ids")
+        .unwrap();
+    let gates = gpu
+        .alloc(MemTag::Scratch, (n_tok * k * 4) as u64, "gates")
+        .unwrap();
+    poison(gpu, &ids);
+    poison(gpu, &gates);
+    let mut rec = Recorder::new(gpu);
+    router_topk(&mut rec, lt.rows(e, 0), n_tok, e, k, &ids, &gates).unwrap();
+    rec.run().unwrap();
+    let got_ids: Vec<u32> = gpu.read(&ids, 0, n_tok * k).unwrap();
+    let got_gates: Vec<f32> = gpu.read(&gates, 0, n_tok * k).unwrap();
+    for t in 0..n_tok {
+        let (want_ids, want_gates) = cpu_topk(&logits[t * e..(t + 1) * e], k);
+        assert_eq!(
+            &got_ids[t * k..(t + 1) * k],
+            &want_ids[..],
+            "top-{k} of {:?} [{path}]",
+            &logits[t * e..(t + 1) * e]
+        );
+        assert_close(
+            &format!("gates E={e} k={k} t={t} [{path}]"),
+            &got_gates[t * k..(t + 1) * k],
+            &want_gates,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn router_topk_matches_cpu_including_ties() {
+    let up = |v: f32| f32::from_bits(v.to_bits() + 1); // next float up (v > 0)
+    for_each_path(|path, gpu| {
+        // Exact ties go to the lower index; one-ulp differences are honoured; −0 < +0.
+        let rows: Vec<Vec<f32>> = vec![
+            vec![1.0, 1.0, 1.0, 1.0, 1.0],
+            vec![0.5, up(0.5), 0.5, up(0.5), -3.0],
+            vec![-0.0, 0.0, -1.0, -0.0, 0.0],
+            vec![-2.0, -2.0, -1.0, -1.0, -2.0],
+            vec![3.0, 2.0, 1.0, 0.0, -1.0],
+            vec![-1.0, 0.0, 1.0, 2.0, 3.0],
+        ];
+        let logits: Vec<f32> = rows.concat();
+        for k in 1..=5 {
+            check_topk(gpu, path, &logits, rows.len(), 5, k);
+        }
+        // Random, with values drawn from a small set so ties are frequent.
+        let mut rng = Rng::new(3);
+        for &(e, k, n_tok) in &[
+            (3usize, 1usize, 1usize),
+            (9, 3, 67),
+            (64, 8, 130),
+            (72, 10, 5),
+        ] {
+            let logits: Vec<f32> = (0..n_tok * e)
+                .map(|_| (rng.uniform() * 4.0).round() * 0.25)
+                .collect();
+            check_topk(gpu, path, &logits, n_tok, e, k);
+            let logits = rng.vec(n_tok * e, 3.0);
+            check_topk(gpu, path, &logits, n_tok, e, k);
+        }
+    });
+}
+
+struct Case {
+    dims: MoeDims,
+    router: Vec<f32>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    weights: MoeWeights,
+}
+
+fn make_case(gpu: &Gpu, dims: MoeDims, seed: u64) -> Case {
+    let MoeDims {
+        hidden: h,
+        n_experts: e,
+        inter: i,
+        ..
+    } = dims;
+    let mut rng = Rng::new(seed);
+    let (rb, router) = rng.f16_vec(e * h, 1.0);
+    let (ib, input) = rng.f16_vec(e * 2 * i * h, 0.6);
+    let (ob, output) = rng.f16_vec(e * h * i, 0.6);
+    let weights = MoeWeights::from_f16(gpu, dims, &rb, &ib, &ob).unwrap();
+    Case {
+        dims,
+        router,
+        input,
+        output,
+        weights,
+    }
+}
+
+impl Case {
+    fn reference(&self) -> MoeRef<'_> {
+        MoeRef {
+            hidden: self.dims.hidden,
+            n_experts: self.dims.n_experts,
+            top_k: self.dims.top_k,
+            inter: self.dims.inter,
+            router: &self.router,
+            input: &self.input,
+            output: &self.output,
+        }
+    }
+
+    /// Runs the GPU MoE on `v [T, H]` with `out` starting as `y0`.
+    fn run(
+        &self,
+        gpu: &Gpu,
+        scratch: &mut MoeScratch,
+        v: &[f32],
+        y0: &[f32],
+        opts: MoeOptions,
+    ) -> Vec<f32> {
+        let h = self.dims.hidden;
+        let n_tok = v.len() / h;
+        let vt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], v, "v").unwrap();
+        let ot = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], y0, "out").unwrap();
+        let mut rec = Recorder::new(gpu);
+        let (vr, or) = (vt.rows(h, 0), ot.rows(h, 0));
+        moe_forward(&mut rec, scratch, &self.weights, vr, or, n_tok, opts).unwrap();
+        rec.run().unwrap();
+        ot.read(gpu).unwrap()
+    }
+}
+
+const SIZES: &[(usize, usize, usize, usize)] = &[
+    // (E, k, H, I)
+    (3, 1, 20, 12),
+    (5, 2, 33, 17),
+    (9, 3, 70, 40),
+    (4, 3, 45, 24),
+    (3, 3, 64, 32),
+];
+
+/// Both paths against the reference at each T, and prefill == decode.
+/// Returns how many cases had an expert stack split into several parts.
+fn check_paths(gpu: &Gpu, what: &str) -> usize {
+    let mut scratch = MoeScratch::new();
+    let mut split = 0;
+    for (ci, &(e, k, h, i)) in SIZES.iter().enumerate() {
+        let dims = MoeDims {
+            hidden: h,
+            n_experts: e,
+            top_k: k,
+            inter: i,
+        };
+        let case = make_case(gpu, dims, 11 + ci as u64);
+        split +=
+            (case.weights.input.parts.len() > 1 || case.weights.output.parts.len() > 1) as usize;
+        let mut rng = Rng::new(100 + ci as u64);
+        for n_tok in [1usize, 2, 5, 67, 100] {
+            let v = rng.vec(n_tok * h, 1.0);
+            let want = case.reference().forward(&v, n_tok);
+            let nan = vec![f32::NAN; n_tok * h];
+            let mut got = Vec::new();
+            for path in [MoePath::Decode, MoePath::Prefill] {
+                let opts = MoeOptions {
+                    path,
+                    ..Default::default()
+                };
+                let y = case.run(gpu, &mut scratch, &v, &nan, opts);
+                let tag = format!("moe {dims:?} T={n_tok} {path:?} [{what}]");
+                assert_close(&tag, &y, &want, 2e-5);
+                got.push(y);
+            }
+            // Same routing, same slot order; only the summation order of the products differs.
+            let tag = format!("prefill vs decode {dims:?} T={n_tok} [{what}]");
+            assert_close(&tag, &got[1], &got[0], 1e-5);
+        }
+    }
+    split
+}
+
+#[test]
+fn moe_paths_match_reference() {
+    for_each_path(|path, gpu| {
+        check_paths(gpu, path);
+    });
+}
+
+/// A forced 12 KiB binding limit splits every expert stack into several parts (and the scratch
+/// into several token chunks); both paths must still match.
+#[test]
+fn moe_expert_stack_split_into_parts() {
+    for no_features in [true, false] {
+        let gpu = Gpu::new(&GpuOptions {
+            no_f16: no_features,
+            no_subgroups: no_features,
+            max_binding_override: Some(12 << 10),
+            backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
+            ..Default::default()
+        })
+        .unwrap();
+        if !no_features && !gpu.paths.f16 && !gpu.paths.subgroups {
+            continue; // no feature path on this adapter
+        }
+        let what = if no_features {
+            "split portable"
+        } else {
+            "split features"
+        };
+        let split = check_paths(&gpu, what);
+        assert!(
+            split >= 4,
+            "{what}: only {split} cases had a split expert stack"
+        );
+    }
+}
+
+#[test]
+fn moe_alpha_accumulate_and_scratch_reuse() {
+    for_each_path(|path, gpu| {
+        let dims = MoeDims {
+            hidden: 37,
+            n_experts: 6,
+            top_k: 2,
+            inter: 20,
+        };
+        let case = make_case(gpu, dims, 77);
+        let mut scratch = MoeScratch::new();
+        let mut rng = Rng::new(78);
+        for n_tok in [1usize, 3, 9] {
+            let v = rng.vec(n_tok * dims.hidden, 1.0);
+            let y0 = rng.vec(n_tok * dims.hidden, 1.0);
+            let opts = MoeOptions {
+                alpha: 0.22,
+                accumulate: true,
+                path: MoePath::Auto,
+            };
+            let got = case.run(gpu, &mut scratch, &v, &y0, opts);
+            let moe = case.reference().forward(&v, n_tok);
+            let want: Vec<f32> = y0.iter().zip(&moe).map(|(a, m)| a + 0.22 * m).collect();
+            assert_close(
+                &format!("moe accumulate T={n_tok} [{path}]"),
+                &got,
+                &want,
+                2e-5,
+            );
+        }
+        // A second decode step of the same size allocates nothing.
+        let before = scratch.bytes();
+        let v = rng.vec(dims.hidden, 1.0);
+        case.run(gpu, &mut scratch, &v, &v, MoeOptions::default());
+        assert_eq!(scratch.bytes(), before);
+    });
+}
+
+#[test]
+fn moe_weights_reject_bad_shapes() {
+    let (_, gpu) = granite_engine::testing::gpus().remove(0);
+    let dims = MoeDims {
+        hidden: 8,
+        n_experts: 2,
+        top_k: 3,
+        inter: 8,
+    };
+    let z = |n: usize| vec![0u16; n];
+    let err = MoeWeights::from_f16(&gpu, dims, &z(16), &z(256), &z(128))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("top_k"), "{err}");
+    let dims = MoeDims { top_k: 1, ..dims };
+    let err = MoeWeights::from_f16(&gpu, dims, &z(16), &z(255), &z(128))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("input_linear"), "{err}");
+}

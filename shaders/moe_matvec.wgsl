@@ -1,0 +1,125 @@
+// Decode-path expert products: for every (token, slot) the expert the router chose, read from
+// `ids` on the GPU, so only the chosen experts' weights are ever read. One part of the expert
+// stack per dispatch; a slot whose expert lives in another part is skipped here.
+//   GLU = 1 (input_linear, W1_e = [gate; up], 2·rows × cols per expert):
+//     y[s, r] = silu(W1_e[r] · x_t) · (W1_e[rows + r] · x_t)         x_t = x row of token s / k
+//   GLU = 0 (output_linear, W2_e = rows × cols per expert):
+//     y[s, r] = W2_e[r] · x_s                                          x_s = x row of slot s
+// The gate-weighted sum over slots happens later (moe_combine), in a fixed order.
+// TPR invocations share an output row, reading 8 weights (16 bytes) per step, as in matvec.wgsl.
+
+#if GLU
+const GLU: u32 = 1u;
+#else
+const GLU: u32 = 0u;
+#endif
+
+struct Params {
+    rows: u32,       // output rows per expert (I for GLU, H for the down product)
+    cols: u32,       // x length
+    ld8: u32,        // weight row stride in units of 8 halves
+    e0: u32,         // experts [e0, e1) are in this part; row 0 of the part is expert e0's
+    e1: u32,
+    top_k: u32,
+    x_stride: u32,
+    x_off: u32,
+    y_stride: u32,   // floats between slots in y
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<vec4<f16>>;
+fn w8(i: u32) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(vec4<f32>(w[2u * i]), vec4<f32>(w[2u * i + 1u]));
+}
+#else
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+fn w8(i: u32) -> array<vec4<f32>, 2> {
+    return unpack8(w[i]);
+}
+#endif
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> ids: array<u32>;        // [T·k] chosen experts
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;    // [T·k, y_stride]
+
+const WG: u32 = 256u;
+#if SUBGROUPS
+const TPR: u32 = SUBGROUP_SIZE;
+#else
+const TPR: u32 = 32u;
+var<workgroup> red: array<vec2<f32>, WG>;
+#endif
+const RPW: u32 = WG / TPR;
+
+fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    if (c + 8u <= p.cols) {
+        return array<vec4<f32>, 2>(
+            vec4<f32>(x[base + c], x[base + c + 1u], x[base + c + 2u], x[base + c + 3u]),
+            vec4<f32>(x[base + c + 4u], x[base + c + 5u], x[base + c + 6u], x[base + c + 7u]));
+    }
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (c + i < p.cols) { v[i] = x[base + c + i]; }
+    }
+    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+
+@compute @workgroup_size(256)
+fn moe_matvec(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+#if SUBGROUPS
+    @builtin(subgroup_id) sg_id: u32,
+    @builtin(subgroup_invocation_id) sg_lane: u32,
+#endif
+) {
+#if SUBGROUPS
+    let slot = sg_id;
+    let lane = sg_lane;
+#else
+    let slot = li / TPR;
+    let lane = li % TPR;
+#endif
+    let s = wid.z;                      // (token, slot) pair
+    let r = linear_wg(wid, nwg) * RPW + slot;
+    let e = ids[s];
+    let live = r < p.rows && e >= p.e0 && e < p.e1;
+    var acc = vec2<f32>(0.0);
+    if (live) {
+        let per_expert = p.rows * (1u + GLU);
+        let wg = ((e - p.e0) * per_expert + r) * p.ld8;
+        let wu = wg + p.rows * p.ld8;
+        var xrow = s;
+        if (GLU == 1u) { xrow = s / p.top_k; }
+        let xbase = p.x_off + xrow * p.x_stride;
+        for (var k = lane; k < p.ld8; k += TPR) {
+            let xv = load_x8(xbase, k * 8u);
+            let a = w8(wg + k);
+            acc.x += dot(a[0], xv[0]) + dot(a[1], xv[1]);
+            if (GLU == 1u) {
+                let b = w8(wu + k);
+                acc.y += dot(b[0], xv[0]) + dot(b[1], xv[1]);
+            }
+        }
+    }
+#if SUBGROUPS
+    acc = subgroupAdd(acc);
+#else
+    red[li] = acc;
+    workgroupBarrier();
+    for (var h = TPR / 2u; h > 0u; h >>= 1u) {
+        if (lane < h) { red[li] += red[li + h]; }
+        workgroupBarrier();
+    }
+    acc = red[li];
+#endif
+    if (lane == 0u && live) {
+        var v = acc.x;
+        if (GLU == 1u) { v = silu(acc.x) * acc.y; }
+        y[s * p.y_stride + r] = v;
+    }
+}
