@@ -2,7 +2,10 @@
 //! session (MemTag::Scratch) and reused by every layer.
 use crate::Result;
 use crate::gpu::{Gpu, GpuBuffer, MemTag, Tensor};
+use std::sync::Mutex;
+
 use crate::kernels::mamba::MambaScratch;
+use crate::kernels::moe::MoeScratch;
 use crate::model_files::ModelConfig;
 
 pub struct Scratch {
@@ -27,6 +30,8 @@ pub struct Scratch {
     pub max_logit_rows: usize,
     /// Work buffers of the Mamba mixer (shared by every Mamba layer: same shapes).
     pub mamba: Option<MambaScratch>,
+    /// Work buffers of the MoE kernels; they grow on first use.
+    pub moe: Mutex<MoeScratch>,
 }
 
 impl Scratch {
@@ -69,6 +74,7 @@ impl Scratch {
             } else {
                 None
             },
+            moe: Mutex::new(MoeScratch::new()),
         })
     }
 }

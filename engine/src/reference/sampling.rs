@@ -115,7 +115,12 @@ pub fn sample(logits: &[f32], history: &[u32], p: &SamplingParams, step: u64) ->
         if acc + s > target && s > 0.0 {
             let mut chosen = best;
             let start = b * block;
-            for (i, &zi) in z.iter().enumerate().take((start + block).min(n)).skip(start) {
+            for (i, &zi) in z
+                .iter()
+                .enumerate()
+                .take((start + block).min(n))
+                .skip(start)
+            {
                 if key(zi) >= thr {
                     chosen = i;
                     acc += (zi - zmax).exp();

@@ -1,0 +1,186 @@
+//! The bundled default model (`assets/granite-austen`) against transformers' greedy output for
+//! the prompts in tests/fixtures/default_model_golden.json (prompt ids from our tokenizer, the
+//! continuation token for token, the decoded text), and the CLI printing it.
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use granite_engine::generate::{GenerateOptions, Generator};
+use granite_engine::model::Model;
+use granite_engine::model_files::Tokenizer;
+use granite_engine::testing::gpus;
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn greedy_continuations_match_transformers() {
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/default_model_golden.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = root().join("assets/granite-austen");
+    let tok = Tokenizer::load(&dir, None).unwrap();
+    for (path, gpu) in gpus() {
+        let model = Model::load(gpu.clone(), &dir, false).unwrap();
+        for case in golden["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let prompt = ids(&case["prompt_ids"]);
+            if case["kind"] == "raw" {
+                assert_eq!(
+                    tok.encode(case["prompt_text"].as_str().unwrap()).unwrap(),
+                    prompt,
+                    "{name}: tokenizer"
+                );
+            }
+            let want = ids(&case["greedy_ids"]);
+            let opts = GenerateOptions {
+                max_new_tokens: want.len(),
+                stop_at_eos: true,
+                ..Default::default()
+            };
+            let mut g = Generator::new(&model, 1024).unwrap();
+            let out = g
+                .generate(&prompt, &opts, Some(&tok), |_| ControlFlow::Continue(()))
+                .unwrap();
+            assert_eq!(out.token_ids, want, "{name} [{path}]: greedy ids");
+            if !case["stopped_on_eos"].as_bool().unwrap() {
+                assert_eq!(
+                    out.text,
+                    case["greedy_text"].as_str().unwrap(),
+                    "{name} [{path}]: text"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn cli_generate_prints_english_and_chat_stops() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
+        .args([
+            "generate",
+            "--prompt",
+            "It was a fine morning, and",
+            "-n",
+            "12",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with(" the two ladies"), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
+        .args([
+            "generate",
+            "--chat",
+            "--prompt",
+            "Will you dance with me this evening, Miss Bennet?",
+            "-n",
+            "64",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["stop"], "eos",
+        "the chat reply should end with <|end_of_text|>: {v}"
+    );
+    assert!(!v["text"].as_str().unwrap().is_empty());
+}
+
+/// `granite chat` driven through stdin: two turns, the second reusing the first's caches.
+#[test]
+fn cli_chat_answers_two_turns_from_stdin() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
+        .args(["chat", "-n", "24"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Good morning, Mr. Darcy.\nShall we walk to Meryton?\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| !l.trim().is_empty()).count(),
+        2,
+        "two replies: {text}"
+    );
+}
+
+/// Chat turn 2 reuses turn 1's caches (only the new tokens are prefilled) and gives exactly what
+/// a fresh prefill of the whole conversation gives.
+#[test]
+fn chat_turn_two_reuses_state_and_equals_fresh_prefill() {
+    use granite_engine::chat_session::ChatSession;
+    let dir = root().join("assets/granite-austen");
+    let tok = Tokenizer::load(&dir, None).unwrap();
+    let (path, gpu) = gpus().remove(0);
+    let model = Model::load(gpu, &dir, false).unwrap();
+    let opts = GenerateOptions {
+        max_new_tokens: 20,
+        ..Default::default()
+    };
+    let mut chat = ChatSession::new(
+        Generator::new(&model, 2048).unwrap(),
+        &tok,
+        Some("You are Miss Bennet."),
+    )
+    .unwrap();
+    chat.send("Good morning.", &opts, |_| ControlFlow::Continue(()))
+        .unwrap();
+    let turn2 = chat
+        .send("Shall we walk to Meryton?", &opts, |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(
+        chat.reused_tokens > 10,
+        "[{path}] turn 2 reused only {} cached tokens",
+        chat.reused_tokens
+    );
+
+    // A fresh conversation with the same messages (without the last reply) from scratch.
+    let mut fresh = ChatSession::new(Generator::new(&model, 2048).unwrap(), &tok, None).unwrap();
+    fresh.messages = chat.messages[..chat.messages.len() - 1].to_vec();
+    let ids = fresh.render_prompt().unwrap();
+    let mut g = Generator::new(&model, 2048).unwrap();
+    let again = g
+        .generate(&ids, &opts, Some(&tok), |_| ControlFlow::Continue(()))
+        .unwrap();
+    assert_eq!(
+        turn2.token_ids, again.token_ids,
+        "[{path}] turn 2 with reused caches vs a fresh prefill"
+    );
+}
