@@ -1,6 +1,7 @@
 // Grouped gated RMSNorm of the Mamba-2 mixer (gate before norm, norm_before_gate = False):
 //   g = y ⊙ silu(z);  out = w ⊙ g / sqrt(mean_{group}(g²) + eps)
-// over each of the G groups of Di/G channels. One workgroup per (token, group).
+// over each of the G groups of Di/G channels. One workgroup per (token, group): the first pass
+// writes the gated values to `out` and sums their squares, the second scales them in place.
 
 struct Params {
     n_rows: u32,      // T · G
@@ -20,23 +21,23 @@ struct Params {
 @group(0) @binding(3) var<storage, read> w: array<f32>;            // [Di]
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;    // [T, out_stride]
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
 var<workgroup> red: array<f32, WG>;
 
-fn gated(t: u32, i: u32) -> f32 {
-    return y[t * p.y_stride + i] * silu(zsrc[p.z_off + t * p.z_stride + i]);
-}
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn gated_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
     let row = linear_wg(wid, nwg);
     if (row >= p.n_rows) { return; }   // whole workgroup: uniform
     let t = row / p.n_groups;
     let i0 = (row % p.n_groups) * p.group_size;
+    let yb = t * p.y_stride + i0;
+    let zb = p.z_off + t * p.z_stride + i0;
+    let ob = p.out_off + t * p.out_stride + i0;
     var ss = 0.0;
     for (var i = li; i < p.group_size; i += WG) {
-        let v = gated(t, i0 + i);
+        let v = y[yb + i] * silu(zsrc[zb + i]);
+        out[ob + i] = v;
         ss += v * v;
     }
     red[li] = ss;
@@ -47,6 +48,6 @@ fn gated_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     let inv = inverseSqrt(red[0] / f32(p.group_size) + p.eps);
     for (var i = li; i < p.group_size; i += WG) {
-        out[p.out_off + t * p.out_stride + i0 + i] = w[i0 + i] * (gated(t, i0 + i) * inv);
+        out[ob + i] = w[i0 + i] * (out[ob + i] * inv);
     }
 }

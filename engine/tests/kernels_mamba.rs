@@ -5,7 +5,7 @@
 use granite_engine::gpu::{Gpu, GpuBuffer, MemTag, Recorder, Tensor};
 use granite_engine::kernels::mamba::{
     self, MambaDims, MambaLayerWeights, MambaScratch, MambaState, PrefillScan, conv, norm, scan,
-    ssd,
+    ssd::{self, MicroTile},
 };
 use granite_engine::reference::mamba::{self as cpu, MambaHostWeights};
 use granite_engine::testing::{Rng, assert_close, gpus, poison};
@@ -393,6 +393,19 @@ fn ssm_step_matches_cpu_per_slot() {
     });
 }
 
+/// Transposes each consecutive `[rows, cols]` block of `v` to `[cols, rows]`.
+fn transpose_blocks(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for (b, blk) in v.chunks(rows * cols).enumerate() {
+        for r in 0..rows {
+            for c in 0..cols {
+                out[b * rows * cols + c * rows + r] = blk[r * cols + c];
+            }
+        }
+    }
+    out
+}
+
 /// Each SSD stage against its CPU stage, fed the CPU's intermediate results so that a failure
 /// names the stage.
 #[test]
@@ -404,6 +417,8 @@ fn ssd_stages_match_cpu() {
             (6, 9, 11, 2, 7, 30),
             (2, 40, 20, 1, 70, 75),
             (2, 33, 130, 2, 12, 12),
+            (2, 20, 100, 1, 150, 151),
+            (1, 70, 9, 1, 20, 41),
         ]
         .iter()
         .enumerate()
@@ -424,15 +439,28 @@ fn ssd_stages_match_cpu() {
                 &d, &c.act, &dt_h, &lam_h, &cb_h, &sprev_h, &c.hw.d, n_tok, qe,
             );
 
+            // The GPU keeps CB transposed and the chunk states n-major.
+            let cbt_h = transpose_blocks(&cb_h, qe, qe);
+            let sloc_t = transpose_blocks(&sloc_h, p, n);
+            let sprev_t = transpose_blocks(&sprev_h, p, n);
+            let decay_h: Vec<f32> = (0..nh * nc)
+                .map(|e| {
+                    let (h, ch) = (e / nc, e % nc);
+                    lam_h[h * n_tok + ((ch + 1) * qe).min(n_tok) - 1].exp()
+                })
+                .collect();
+
             // Stage 1.
             let dt_t = poisoned(gpu, &[nh, n_tok]);
             let lam_t = poisoned(gpu, &[nh, n_tok]);
+            let decay_t = poisoned(gpu, &[nh, nc]);
             let mut rec = Recorder::new(gpu);
             let (_, _, dtv) = split(&d, &c.x);
-            ssd::ssd_dt(&mut rec, &d, &c.w, dtv, n_tok, &dt_t, &lam_t).unwrap();
+            ssd::ssd_dt(&mut rec, &d, &c.w, dtv, n_tok, &dt_t, &lam_t, &decay_t).unwrap();
             rec.run().unwrap();
             assert_close(&what("Δ"), &dt_t.read(gpu).unwrap(), &dt_h, 1e-5);
             assert_close(&what("Λ"), &lam_t.read(gpu).unwrap(), &lam_h, 1e-5);
+            assert_close(&what("α"), &decay_t.read(gpu).unwrap(), &decay_h, 1e-5);
 
             // Stage 2 (only j ≤ i < len is specified).
             let cb_t = poisoned(gpu, &[nc, g, qe, qe]);
@@ -447,42 +475,47 @@ fn ssd_stages_match_cpu() {
                     for gi in 0..g {
                         for a in 0..len {
                             for b in 0..=a {
-                                out.push(v[((ch * g + gi) * qe + a) * qe + b]);
+                                out.push(v[((ch * g + gi) * qe + b) * qe + a]);
                             }
                         }
                     }
                 }
                 out
             };
-            assert_close(&what("CB"), &mask(&got), &mask(&cb_h), 1e-5);
+            assert_close(&what("CB"), &mask(&got), &mask(&cbt_h), 1e-5);
 
             // Stage 3, from the CPU's Δ and Λ.
             let dt_c = dense(gpu, &[nh, n_tok], &dt_h);
             let lam_c = dense(gpu, &[nh, n_tok], &lam_h);
-            let st_t = poisoned(gpu, &[nc, d.ssm_state_len()]);
-            let mut rec = Recorder::new(gpu);
-            ssd::ssd_chunk_states(&mut rec, &d, &c.act_t, &dt_c, &lam_c, n_tok, &st_t).unwrap();
-            rec.run().unwrap();
-            assert_close(
-                &what("chunk states"),
-                &st_t.read(gpu).unwrap(),
-                &sloc_h,
-                1e-5,
-            );
+            for micro in [MicroTile::M8, MicroTile::M16] {
+                let st_t = poisoned(gpu, &[nc, d.ssm_state_len()]);
+                let mut rec = Recorder::new(gpu);
+                ssd::ssd_chunk_states(&mut rec, &d, &c.act_t, &dt_c, &lam_c, n_tok, &st_t, micro)
+                    .unwrap();
+                rec.run().unwrap();
+                let got = st_t.read(gpu).unwrap();
+                assert_close(
+                    &what(&format!("chunk states {micro:?}")),
+                    &got,
+                    &sloc_t,
+                    1e-5,
+                );
+            }
 
             // Stage 4, from the CPU's chunk-local states and a non-zero start.
-            let st_c = dense(gpu, &[nc, d.ssm_state_len()], &sloc_h);
+            let st_c = dense(gpu, &[nc, d.ssm_state_len()], &sloc_t);
+            let decay_c = dense(gpu, &[nh, nc], &decay_h);
             let state = MambaState::new(gpu, &d, 2).unwrap();
             state
                 .write_slot(gpu, 1, &vec![0.0; d.conv_state_len()], &c.init)
                 .unwrap();
             let mut rec = Recorder::new(gpu);
-            ssd::ssd_scan_chunks(&mut rec, &d, &lam_c, n_tok, &st_c, &state, 1).unwrap();
+            ssd::ssd_scan_chunks(&mut rec, &d, &decay_c, n_tok, &st_c, &state, 1).unwrap();
             rec.run().unwrap();
             assert_close(
                 &what("states entering chunks"),
                 &st_c.read(gpu).unwrap(),
-                &sprev_h,
+                &sprev_t,
                 1e-5,
             );
             assert_close(
@@ -493,16 +526,19 @@ fn ssd_stages_match_cpu() {
             );
 
             // Stage 5, from the CPU's CB and entering states.
-            let cb_c = dense(gpu, &[nc, g, qe, qe], &cb_h);
-            let sp_c = dense(gpu, &[nc, d.ssm_state_len()], &sprev_h);
-            let y_t = poisoned(gpu, &[n_tok, d.d_inner()]);
-            let mut rec = Recorder::new(gpu);
-            ssd::ssd_out(
-                &mut rec, &d, &c.w, &c.act_t, &dt_c, &lam_c, &cb_c, &sp_c, n_tok, &y_t,
-            )
-            .unwrap();
-            rec.run().unwrap();
-            assert_close(&what("y"), &y_t.read(gpu).unwrap(), &y_h, 1e-5);
+            let cb_c = dense(gpu, &[nc, g, qe, qe], &cbt_h);
+            let sp_c = dense(gpu, &[nc, d.ssm_state_len()], &sprev_t);
+            for micro in [MicroTile::M8, MicroTile::M16] {
+                let y_t = poisoned(gpu, &[n_tok, d.d_inner()]);
+                let mut rec = Recorder::new(gpu);
+                ssd::ssd_out(
+                    &mut rec, &d, &c.w, &c.act_t, &dt_c, &lam_c, &cb_c, &sp_c, n_tok, &y_t, micro,
+                )
+                .unwrap();
+                rec.run().unwrap();
+                let got = y_t.read(gpu).unwrap();
+                assert_close(&what(&format!("y {micro:?}")), &got, &y_h, 1e-5);
+            }
         }
     });
 }
@@ -525,7 +561,13 @@ fn ssd_prefill_matches_sequential_cpu() {
                 state
                     .write_slot(gpu, 0, &vec![0.0; d.conv_state_len()], &c.init)
                     .unwrap();
-                let scratch = MambaScratch::new(gpu, &d, n_tok).unwrap();
+                let mut scratch = MambaScratch::new(gpu, &d, n_tok).unwrap();
+                // Both register tilings, whatever the adapter.
+                scratch.micro = if i % 2 == 0 {
+                    MicroTile::M8
+                } else {
+                    MicroTile::M16
+                };
                 let y = poisoned(gpu, &[n_tok, d.d_inner()]);
                 let mut rec = Recorder::new(gpu);
                 let (_, _, dt) = split(&d, &c.x);
@@ -535,7 +577,10 @@ fn ssd_prefill_matches_sequential_cpu() {
                 .unwrap();
                 rec.run().unwrap();
                 let (want_y, want_s) = c.cpu_sequential();
-                let what = format!("chunked SSD nH={nh} G={g} Q={q} T={n_tok} [{path}]");
+                let what = format!(
+                    "chunked SSD nH={nh} G={g} Q={q} T={n_tok} {:?} [{path}]",
+                    scratch.micro
+                );
                 assert_close(&what, &y.read(gpu).unwrap(), &want_y, 1e-4);
                 assert_close(&what, &state.read_slot(gpu, 0).unwrap().1, &want_s, 1e-4);
             }

@@ -170,11 +170,15 @@ pub struct MambaScratch {
     /// `[nH, max_tokens]` Δ and chunk-local Λ (chunked prefill).
     pub dt: Tensor,
     pub lam: Tensor,
-    /// `[nC, G, Q, Q]` C·Bᵀ per chunk and group.
+    /// `[nH, nC]` each chunk's total decay.
+    pub decay: Tensor,
+    /// `[nC, G, Q, Q]` (C·Bᵀ)ᵀ per chunk and group.
     pub cb: Tensor,
-    /// `[nC, nH, P, N]` chunk-local end states, then the states entering each chunk.
+    /// `[nC, nH, N, P]` chunk-local end states, then the states entering each chunk.
     pub states: Tensor,
     pub max_tokens: usize,
+    /// Register tiling of the chunked stages; [`ssd::MicroTile::for_device`] by default.
+    pub micro: ssd::MicroTile,
 }
 
 impl MambaScratch {
@@ -189,9 +193,11 @@ impl MambaScratch {
             y: z(&[t, dims.d_inner()], "mamba.scratch.y")?,
             dt: z(&[dims.n_heads, t], "mamba.scratch.dt")?,
             lam: z(&[dims.n_heads, t], "mamba.scratch.lam")?,
+            decay: z(&[dims.n_heads, nc], "mamba.scratch.decay")?,
             cb: z(&[nc, dims.n_groups, q, q], "mamba.scratch.cb")?,
             states: z(&[nc, dims.ssm_state_len()], "mamba.scratch.states")?,
             max_tokens: t,
+            micro: ssd::MicroTile::for_device(gpu),
         })
     }
 }
