@@ -14,12 +14,17 @@ struct Params {
     conv_dim: u32,    // row stride of the activated xBC
     d_inner: u32,     // offset of B in a row
     tiles: u32,       // tiles per side: ceil(Q / 64)
-    _p0: u32,
+    cb_stride: u32,   // floats between rows of CBᵀ (Q rounded up to 4)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+#if VEC4
+// d_state and the row offsets are multiples of 4: read 4 state columns as one vec4.
+@group(0) @binding(1) var<storage, read> xa: array<vec4<f32>>;    // [T, conv_dim]
+#else
 @group(0) @binding(1) var<storage, read> xa: array<f32>;          // [T, conv_dim]
-@group(0) @binding(2) var<storage, read_write> cbt: array<f32>;   // [nC, G, Q(j), Q(i)]
+#endif
+@group(0) @binding(2) var<storage, read_write> cbt: array<f32>;   // [nC, G, Q(j), cb_stride(i)]
 
 const T: u32 = 64u;
 const BK: u32 = 16u;
@@ -32,21 +37,47 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(a * b.x, a * b.y, a * b.z, a * b.w);
 }
 
-// 4 rows × 4 state columns of C (or B) at column offset `off`, stored as 4 vec4 of rows.
+// Lanes of a vec4 starting at index `base` that are below `lim`.
+fn below(base: u32, lim: u32) -> vec4<bool> {
+    return vec4<u32>(base) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(lim);
+}
+
+// 4 consecutive floats of `xa` from `i`, 0 where `m` is false.
+fn xa4(i: u32, m: vec4<bool>) -> vec4<f32> {
+#if VEC4
+    return select(vec4<f32>(0.0), xa[i >> 2u], m);
+#else
+    return select(vec4<f32>(0.0), vec4<f32>(xa[i], xa[i + 1u], xa[i + 2u], xa[i + 3u]), m);
+#endif
+}
+
+// 4 rows × 4 state columns of C (or B) at column offset `off`, read along the rows and
+// stored transposed (4 vec4 of rows).
 fn stage(e: u32, t0: u32, r0: u32, len: u32, n0: u32, off: u32, is_c: bool) {
     let k = 4u * (e / T4);
     let r = 4u * (e % T4);
-    var blk = mat4x4<f32>();
-    for (var v = 0u; v < 4u; v++) {
-        if (r0 + r + v < len) {
-            let row = (t0 + r0 + r + v) * p.conv_dim + off + n0 + k;
-            for (var u = 0u; u < 4u; u++) {
-                if (n0 + k + u < p.d_state) { blk[u][v] = xa[row + u]; }
-            }
-        }
-    }
-    for (var u = 0u; u < 4u; u++) {
-        if (is_c) { sc[(k + u) * T4 + r / 4u] = blk[u]; } else { sb[(k + u) * T4 + r / 4u] = blk[u]; }
+    let nm = below(n0 + k, p.d_state);
+    let rm = below(r0 + r, len);
+    let at = (t0 + r0 + r) * p.conv_dim + off + n0 + k;
+    let c0 = xa4(at, nm & vec4<bool>(rm.x));
+    let c1 = xa4(at + p.conv_dim, nm & vec4<bool>(rm.y));
+    let c2 = xa4(at + 2u * p.conv_dim, nm & vec4<bool>(rm.z));
+    let c3 = xa4(at + 3u * p.conv_dim, nm & vec4<bool>(rm.w));
+    let o = k * T4 + r / 4u;
+    let v0 = vec4<f32>(c0.x, c1.x, c2.x, c3.x);
+    let v1 = vec4<f32>(c0.y, c1.y, c2.y, c3.y);
+    let v2 = vec4<f32>(c0.z, c1.z, c2.z, c3.z);
+    let v3 = vec4<f32>(c0.w, c1.w, c2.w, c3.w);
+    if (is_c) {
+        sc[o] = v0;
+        sc[o + T4] = v1;
+        sc[o + 2u * T4] = v2;
+        sc[o + 3u * T4] = v3;
+    } else {
+        sb[o] = v0;
+        sb[o + T4] = v1;
+        sb[o + 2u * T4] = v2;
+        sb[o + 3u * T4] = v3;
     }
 }
 
@@ -104,7 +135,7 @@ fn ssd_cb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
             let i = i0 + ra * (T / 2u) + 4u * ty;
             if (j < p.chunk) {
                 for (var v = 0u; v < 4u; v++) {
-                    if (i + v < p.chunk) { cbt[(base + j) * p.chunk + i + v] = col[v]; }
+                    if (i + v < p.chunk) { cbt[(base + j) * p.cb_stride + i + v] = col[v]; }
                 }
             }
         }

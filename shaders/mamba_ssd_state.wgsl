@@ -21,7 +21,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+#if VEC4
+// head_dim and d_state are multiples of 4: every staged group of 4 floats is one vec4.
+@group(0) @binding(1) var<storage, read> xa: array<vec4<f32>>;       // [T, conv_dim]
+#else
 @group(0) @binding(1) var<storage, read> xa: array<f32>;             // [T, conv_dim]
+#endif
 @group(0) @binding(2) var<storage, read> dt: array<f32>;             // [nH, T]
 @group(0) @binding(3) var<storage, read> lam: array<f32>;            // [nH, T]
 @group(0) @binding(4) var<storage, read_write> states: array<f32>;   // [nC, nH, N, P]
@@ -150,6 +155,22 @@ const R4: u32 = TR / 4u;
 const C4: u32 = TC / 4u;
 var<workgroup> sa: array<vec4<f32>, BK * R4>;   // [BK][R4] weighted x, 4 rows per vec4
 var<workgroup> sb: array<vec4<f32>, BK * C4>;   // [BK][C4] B, 4 columns per vec4
+var<workgroup> wk: array<f32, BK>;              // token weights of the current block
+
+// Lanes of a vec4 starting at index `base` that are below `lim`.
+fn below(base: u32, lim: u32) -> vec4<bool> {
+    return vec4<u32>(base) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(lim);
+}
+
+// 4 consecutive floats of `xa` from `i`, 0 where `m` is false (loads past the row are
+// bounds-checked by the API and dropped by the select).
+fn xa4(i: u32, m: vec4<bool>) -> vec4<f32> {
+#if VEC4
+    return select(vec4<f32>(0.0), xa[i >> 2u], m);
+#else
+    return select(vec4<f32>(0.0), vec4<f32>(xa[i], xa[i + 1u], xa[i + 2u], xa[i + 3u]), m);
+#endif
+}
 
 fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(a * b.x, a * b.y, a * b.z, a * b.w);
@@ -187,33 +208,24 @@ fn ssd_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let ty = li / WC;
     var acc: Acc;
     for (var j0 = 0u; j0 < len; j0 += BK) {
+        // Token weights exp(Λ_last − Λ_j)·Δ_j of this block, 0 past the chunk's end.
+        for (var k = li; k < BK; k += WG) {
+            var f = 0.0;
+            if (j0 + k < len) { f = exp(last - lam[lrow + j0 + k]) * dt[lrow + j0 + k]; }
+            wk[k] = f;
+        }
+        workgroupBarrier();
         // Weighted x: one vec4 = 4 consecutive channels of one token.
         for (var e = li; e < BK * R4; e += WG) {
             let k = e / R4;
             let r = 4u * (e % R4);
-            let j = j0 + k;
-            var v = vec4<f32>(0.0);
-            if (j < len) {
-                let wgt = exp(last - lam[lrow + j]) * dt[lrow + j];
-                let row = (t0 + j) * p.conv_dim + x_off + r;
-                for (var u = 0u; u < 4u; u++) {
-                    if (p0 + r + u < p.head_dim) { v[u] = wgt * xa[row + u]; }
-                }
-            }
-            sa[e] = v;
+            sa[e] = wk[k] * xa4((t0 + j0 + k) * p.conv_dim + x_off + r, below(p0 + r, p.head_dim));
         }
         for (var e = li; e < BK * C4; e += WG) {
             let k = e / C4;
             let q = 4u * (e % C4);
-            let j = j0 + k;
-            var v = vec4<f32>(0.0);
-            if (j < len) {
-                let row = (t0 + j) * p.conv_dim + b_off + q;
-                for (var u = 0u; u < 4u; u++) {
-                    if (n0 + q + u < p.d_state) { v[u] = xa[row + u]; }
-                }
-            }
-            sb[e] = v;
+            let m = below(n0 + q, p.d_state) & vec4<bool>(j0 + k < len);
+            sb[e] = xa4((t0 + j0 + k) * p.conv_dim + b_off + q, m);
         }
         workgroupBarrier();
         block(&acc, ty, tx);

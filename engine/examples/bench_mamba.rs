@@ -3,9 +3,12 @@
 //!
 //!   cargo run --release -p granite-engine --example bench_mamba -- [--tokens 512,4096]
 //!       [--shapes h-350m,h-tiny] [--reps 2] [--seq-max 4096] [--stages] [--chunk 256]
+//!       [--portable]
 //!
 //! Each configuration runs once untimed (pipeline compilation, first-touch), then `reps` timed
 //! submissions; the best is reported. `--stages` also times each chunked stage on its own.
+//! `--portable` uses the portable kernel path (no subgroups, no f16). On a CPU adapter the
+//! CPU-seconds column is the steadier measure when other processes share the machine.
 use std::time::Instant;
 
 use granite_engine::gpu::{Gpu, GpuOptions, MemTag, Recorder, Tensor};
@@ -22,6 +25,7 @@ struct Args {
     seq_max: usize,
     stages: bool,
     chunk: usize,
+    portable: bool,
 }
 
 fn parse() -> Args {
@@ -32,6 +36,7 @@ fn parse() -> Args {
         seq_max: usize::MAX,
         stages: false,
         chunk: 256,
+        portable: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -43,6 +48,7 @@ fn parse() -> Args {
             "--seq-max" => a.seq_max = val().parse().unwrap(),
             "--chunk" => a.chunk = val().parse().unwrap(),
             "--stages" => a.stages = true,
+            "--portable" => a.portable = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -117,8 +123,13 @@ fn time(gpu: &Gpu, reps: usize, mut record: impl FnMut(&mut Recorder)) -> (f64, 
 
 fn main() {
     let args = parse();
-    let gpu = Gpu::new(&GpuOptions::default()).unwrap();
-    println!("adapter: {}", gpu.describe());
+    let gpu = Gpu::new(&GpuOptions {
+        no_f16: args.portable,
+        no_subgroups: args.portable,
+        ..Default::default()
+    })
+    .unwrap();
+    println!("adapter: {}; chunk length {}", gpu.describe(), args.chunk);
     println!(
         "| shape | tokens | chunked tok/s | sequential tok/s | chunked / sequential | \
          CPU-seconds ratio |\n|---|---:|---:|---:|---:|---:|"

@@ -393,6 +393,17 @@ fn ssm_step_matches_cpu_per_slot() {
     });
 }
 
+/// Rows of `width` floats padded with zeros to `stride`.
+fn pad_rows(v: &[f32], width: usize, stride: usize) -> Vec<f32> {
+    v.chunks(width)
+        .flat_map(|r| {
+            r.iter()
+                .copied()
+                .chain(std::iter::repeat_n(0.0, stride - width))
+        })
+        .collect()
+}
+
 /// Transposes each consecutive `[rows, cols]` block of `v` to `[cols, rows]`.
 fn transpose_blocks(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; v.len()];
@@ -419,6 +430,8 @@ fn ssd_stages_match_cpu() {
             (2, 33, 130, 2, 12, 12),
             (2, 20, 100, 1, 150, 151),
             (1, 70, 9, 1, 20, 41),
+            (2, 32, 24, 2, 20, 45),
+            (1, 64, 12, 1, 33, 70),
         ]
         .iter()
         .enumerate()
@@ -440,7 +453,7 @@ fn ssd_stages_match_cpu() {
             );
 
             // The GPU keeps CB transposed and the chunk states n-major.
-            let cbt_h = transpose_blocks(&cb_h, qe, qe);
+            let cbt_h = pad_rows(&transpose_blocks(&cb_h, qe, qe), qe, ssd::cb_stride(qe));
             let sloc_t = transpose_blocks(&sloc_h, p, n);
             let sprev_t = transpose_blocks(&sprev_h, p, n);
             let decay_h: Vec<f32> = (0..nh * nc)
@@ -463,7 +476,8 @@ fn ssd_stages_match_cpu() {
             assert_close(&what("α"), &decay_t.read(gpu).unwrap(), &decay_h, 1e-5);
 
             // Stage 2 (only j ≤ i < len is specified).
-            let cb_t = poisoned(gpu, &[nc, g, qe, qe]);
+            let cs = ssd::cb_stride(qe);
+            let cb_t = poisoned(gpu, &[nc, g, qe, cs]);
             let mut rec = Recorder::new(gpu);
             ssd::ssd_cb(&mut rec, &d, &c.act_t, n_tok, &cb_t).unwrap();
             rec.run().unwrap();
@@ -475,7 +489,7 @@ fn ssd_stages_match_cpu() {
                     for gi in 0..g {
                         for a in 0..len {
                             for b in 0..=a {
-                                out.push(v[((ch * g + gi) * qe + b) * qe + a]);
+                                out.push(v[((ch * g + gi) * qe + b) * cs + a]);
                             }
                         }
                     }
@@ -526,7 +540,7 @@ fn ssd_stages_match_cpu() {
             );
 
             // Stage 5, from the CPU's CB and entering states.
-            let cb_c = dense(gpu, &[nc, g, qe, qe], &cbt_h);
+            let cb_c = dense(gpu, &[nc, g, qe, cs], &cbt_h);
             let sp_c = dense(gpu, &[nc, d.ssm_state_len()], &sprev_t);
             for micro in [MicroTile::M8, MicroTile::M16] {
                 let y_t = poisoned(gpu, &[n_tok, d.d_inner()]);
@@ -957,4 +971,50 @@ fn bad_shapes_are_errors() {
         bad.d_state = 300;
         assert!(call(&mut rec, 4, 0, &bad).is_err(), "d_state too large");
     });
+}
+
+/// Every variant of every Mamba shader stays within the portable 16 KiB of workgroup memory
+/// (lavapipe allows 32 KiB, so running the tests there would not catch an overflow).
+#[test]
+fn mamba_shaders_fit_portable_workgroup_memory() {
+    use granite_engine::gpu::shaders::{SHADERS, Variant};
+    for (name, src) in SHADERS.iter().filter(|(n, _)| n.starts_with("mamba_")) {
+        let flags: Vec<&'static str> = src
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("#if "))
+            .map(|f| f.trim().trim_start_matches('!').to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|f| &*Box::leak(f.into_boxed_str()))
+            .collect();
+        for mask in 0..(1u32 << flags.len()) {
+            let set: std::collections::BTreeSet<_> = (0..flags.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| flags[i])
+                .collect();
+            for sg in [4u32, 8, 32, 64] {
+                let consts = if set.contains("SUBGROUPS") {
+                    vec![("SUBGROUP_SIZE", sg)]
+                } else {
+                    vec![]
+                };
+                let v = Variant {
+                    shader: name,
+                    flags: set.clone(),
+                    consts,
+                };
+                let module = naga::front::wgsl::parse_str(&v.wgsl().unwrap()).unwrap();
+                let bytes: u32 = module
+                    .global_variables
+                    .iter()
+                    .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+                    .map(|(_, g)| module.types[g.ty].inner.size(module.to_ctx()))
+                    .sum();
+                assert!(
+                    bytes <= 16384,
+                    "{name} {set:?}: {bytes} bytes of workgroup memory"
+                );
+            }
+        }
+    }
 }

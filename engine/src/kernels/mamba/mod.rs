@@ -172,7 +172,7 @@ pub struct MambaScratch {
     pub lam: Tensor,
     /// `[nH, nC]` each chunk's total decay.
     pub decay: Tensor,
-    /// `[nC, G, Q, Q]` (C·Bᵀ)ᵀ per chunk and group.
+    /// `[nC, G, Q, Q rounded up to 4]` (C·Bᵀ)ᵀ per chunk and group.
     pub cb: Tensor,
     /// `[nC, nH, N, P]` chunk-local end states, then the states entering each chunk.
     pub states: Tensor,
@@ -194,7 +194,10 @@ impl MambaScratch {
             dt: z(&[dims.n_heads, t], "mamba.scratch.dt")?,
             lam: z(&[dims.n_heads, t], "mamba.scratch.lam")?,
             decay: z(&[dims.n_heads, nc], "mamba.scratch.decay")?,
-            cb: z(&[nc, dims.n_groups, q, q], "mamba.scratch.cb")?,
+            cb: z(
+                &[nc, dims.n_groups, q, ssd::cb_stride(q)],
+                "mamba.scratch.cb",
+            )?,
             states: z(&[nc, dims.ssm_state_len()], "mamba.scratch.states")?,
             max_tokens: t,
             micro: ssd::MicroTile::for_device(gpu),

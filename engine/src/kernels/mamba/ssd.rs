@@ -19,7 +19,7 @@ use crate::gpu::{Bind, Gpu, Recorder, Rows, Tensor};
 use crate::kernels::ensure;
 
 /// Most chunk lanes of the scan kernel: more chunks are folded serially inside each lane.
-const SCAN_MAX_LANES: usize = 8;
+const SCAN_MAX_LANES: usize = 16;
 /// Invocations per scan workgroup (`WG`) and state elements per invocation (`EPT`).
 const SCAN_WG: usize = 64;
 const SCAN_EPT: usize = 8;
@@ -55,6 +55,17 @@ fn narrow(dims: &MambaDims) -> bool {
     dims.head_dim <= 32
 }
 
+/// With head_dim and d_state multiples of 4, every row and tile offset the chunked stages read
+/// is a multiple of 4 floats, so they bind their inputs as vec4 arrays.
+fn vec4_aligned(dims: &MambaDims) -> bool {
+    dims.head_dim.is_multiple_of(4) && dims.d_state.is_multiple_of(4)
+}
+
+/// Floats between rows of CBᵀ: the chunk length rounded up to 4 (vec4 reads).
+pub fn cb_stride(q: usize) -> usize {
+    q.div_ceil(4) * 4
+}
+
 /// Shape flags of the matmul-shaped stages.
 fn tile_flags(dims: &MambaDims, micro: MicroTile) -> Vec<&'static str> {
     let mut f = Vec::new();
@@ -63,6 +74,9 @@ fn tile_flags(dims: &MambaDims, micro: MicroTile) -> Vec<&'static str> {
     }
     if micro == MicroTile::M16 {
         f.push("CPU");
+    }
+    if vec4_aligned(dims) {
+        f.push("VEC4");
     }
     f
 }
@@ -146,11 +160,11 @@ struct CbParams {
     conv_dim: u32,
     d_inner: u32,
     tiles: u32,
-    _p0: u32,
+    cb_stride: u32,
 }
 
-/// Stage 2: `cbt[c, g, j, i] = C_i·B_j` for j ≤ i inside each chunk, `[nC, G, Q, Q]` with the
-/// effective chunk length Q of [`chunking`] (the transpose of C·Bᵀ).
+/// Stage 2: `cbt[c, g, j, i] = C_i·B_j` for j ≤ i inside each chunk, `[nC, G, Q, cb_stride(Q)]`
+/// with the effective chunk length Q of [`chunking`] (the transpose of C·Bᵀ, rows padded).
 pub fn ssd_cb(
     rec: &mut Recorder,
     dims: &MambaDims,
@@ -160,7 +174,7 @@ pub fn ssd_cb(
 ) -> Result<()> {
     let (q, nc) = chunking(dims, n_tok);
     need(xbc_act, n_tok * dims.conv_dim(), "activated xBC")?;
-    need(cb, nc * dims.n_groups * q * q, "CB scratch")?;
+    need(cb, nc * dims.n_groups * q * cb_stride(q), "CB scratch")?;
     let tiles = q.div_ceil(64);
     ensure(
         tiles * tiles <= max_groups(rec) && nc <= max_groups(rec),
@@ -174,11 +188,19 @@ pub fn ssd_cb(
         conv_dim: dims.conv_dim() as u32,
         d_inner: dims.d_inner() as u32,
         tiles: tiles as u32,
-        _p0: 0,
+        cb_stride: cb_stride(q) as u32,
     };
     let gpu = rec.gpu();
     rec.dispatch(
-        &gpu.pipeline(&variant(gpu, "mamba_ssd_cb", false, &[]), "ssd_cb")?,
+        &gpu.pipeline(
+            &variant(
+                gpu,
+                "mamba_ssd_cb",
+                false,
+                if vec4_aligned(dims) { &["VEC4"] } else { &[] },
+            ),
+            "ssd_cb",
+        )?,
         "mamba_ssd",
         &p,
         vec![Bind::whole(&xbc_act.buf), Bind::whole(&cb.buf)],
@@ -285,7 +307,10 @@ pub fn ssd_scan_chunks(
     state.check_slot(slot)?;
     need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
     let pn = u32_of(dims.head_dim * dims.d_state, "state size")?;
-    let lanes = nc.next_power_of_two().min(SCAN_MAX_LANES);
+    // About √nC lanes: the serial folds inside a lane and the tree across lanes stay balanced.
+    let lanes = ((nc as f64).sqrt().ceil() as usize)
+        .next_power_of_two()
+        .min(SCAN_MAX_LANES);
     let per_wg = (SCAN_WG / lanes * SCAN_EPT) as u32;
     let p = ScanParams {
         n_chunks: u32_of(nc, "chunks")?,
@@ -326,7 +351,7 @@ struct OutParams {
     n_groups: u32,
     i_tiles: u32,
     y_stride: u32,
-    _p0: u32,
+    cb_stride: u32,
 }
 
 /// Stage 5: y `[n_tok, Di]` from the intra-chunk product, the states entering each chunk
@@ -347,7 +372,7 @@ pub fn ssd_out(
 ) -> Result<()> {
     let (q, nc) = chunking(dims, n_tok);
     need(y, n_tok * dims.d_inner(), "SSD output")?;
-    need(cb, nc * dims.n_groups * q * q, "CB scratch")?;
+    need(cb, nc * dims.n_groups * q * cb_stride(q), "CB scratch")?;
     need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
     // 64 rows × `tp` channels per workgroup (TR, TC in the shader).
     let tp = if narrow(dims) { 32 } else { 64 };
@@ -367,7 +392,7 @@ pub fn ssd_out(
         n_groups: dims.n_groups as u32,
         i_tiles: it as u32,
         y_stride: dims.d_inner() as u32,
-        _p0: 0,
+        cb_stride: cb_stride(q) as u32,
     };
     let gpu = rec.gpu();
     rec.dispatch(
