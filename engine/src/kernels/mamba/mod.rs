@@ -5,6 +5,16 @@
 //! runs the causal conv (+ bias + SiLU), the selective scan (chunked SSD for prompts, or the
 //! token-by-token recurrence) and the grouped gated RMSNorm, and leaves the out_proj input.
 //! All of Δ, exp, cumulative sums and the state are f32.
+//!
+//! What the model keeps: per layer a [`MambaLayerWeights`] and a [`MambaState`] (one slot per
+//! sequence); one [`MambaScratch`] for all layers, sized for the longest prefill piece.
+//! - prefill of a sequence: `linear(in_proj)` → [`mamba_mixer_prefill`] (chunked) →
+//!   `linear(out_proj)`; a fresh sequence first zeroes its slot ([`MambaState::zero`]), a
+//!   continuation (next turn, or a long prompt in pieces) just runs again on the same slot;
+//! - decode of B sequences: B rows through `linear(in_proj)` → [`mamba_mixer_decode`] with a u32
+//!   buffer of their slots → `linear(out_proj)`.
+//!
+//! The stage launchers (`conv`, `ssd`, `scan`, `norm`) are public for tests and profiling.
 pub mod conv;
 pub mod norm;
 pub mod scan;
@@ -183,10 +193,29 @@ pub struct MambaScratch {
 
 impl MambaScratch {
     /// Buffers for prompts of up to `max_tokens` tokens at `dims.chunk` (or any larger chunk).
+    /// Each buffer is bound whole, so it must fit one storage binding: longer prompts are
+    /// prefilled in pieces (each piece continues from the state the previous one left).
     pub fn new(gpu: &Gpu, dims: &MambaDims, max_tokens: usize) -> Result<Self> {
+        dims.check()?;
         let t = max_tokens.max(1);
         let nc = t.div_ceil(dims.chunk);
         let q = dims.chunk.min(t);
+        let biggest = [
+            t * dims.conv_dim(),
+            nc * dims.n_groups * q * ssd::cb_stride(q),
+            nc * dims.ssm_state_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0) as u64
+            * 4;
+        ensure(biggest <= gpu.max_binding, || {
+            format!(
+                "mamba scratch for {t} tokens needs a {biggest}-byte buffer; one storage binding \
+                 holds {} bytes on this adapter: prefill in smaller pieces",
+                gpu.max_binding
+            )
+        })?;
         let z = |shape: &[usize], label| Tensor::zeros(gpu, MemTag::Scratch, shape, label);
         Ok(MambaScratch {
             xbc: z(&[t, dims.conv_dim()], "mamba.scratch.xbc")?,
