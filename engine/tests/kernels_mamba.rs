@@ -71,7 +71,17 @@ impl InProj {
     }
     fn upload(gpu: &Gpu, d: &MambaDims, data: Vec<f32>) -> InProj {
         let w = d.in_proj_dim();
-        let (stride, offset) = (w + 3, 5);
+        Self::upload_strided(gpu, d, data, w + 3, 5)
+    }
+    /// Rows `stride` floats apart from float `offset` (multiples of 4 take the vec4 paths).
+    fn upload_strided(
+        gpu: &Gpu,
+        d: &MambaDims,
+        data: Vec<f32>,
+        stride: usize,
+        offset: usize,
+    ) -> InProj {
+        let w = d.in_proj_dim();
         let n_tok = data.len() / w;
         let mut padded = vec![f32::NAN; offset + n_tok * stride + 2];
         for t in 0..n_tok {
@@ -221,21 +231,30 @@ fn gated_norm_matches_cpu() {
             let mut rng = Rng::new(30 + i as u64);
             let hw = host_weights(&mut rng, &d);
             let w = MambaLayerWeights::upload(gpu, &d, &hw).unwrap();
-            let x = InProj::new(gpu, &d, &mut rng, n_tok);
+            // The last two cases have every row start at a multiple of 4 (the vec4 kernel).
+            let aligned = i >= 2;
+            let data = rng.vec(n_tok * d.in_proj_dim(), 1.0);
+            let x = if aligned {
+                let stride = d.in_proj_dim().div_ceil(4) * 4 + 4;
+                InProj::upload_strided(gpu, &d, data, stride, 8)
+            } else {
+                InProj::upload(gpu, &d, data)
+            };
             let di = d.d_inner();
             let y = rng.vec(n_tok * di, 2.0);
             let yt = dense(gpu, &[n_tok, di], &y);
             // Output into a strided view, as the lead might for a fused buffer.
-            let out = poisoned(gpu, &[n_tok * (di + 2) + 1]);
+            let (os, oo) = if aligned { (di + 4, 4) } else { (di + 2, 1) };
+            let out = poisoned(gpu, &[n_tok * os + oo]);
             let mut rec = Recorder::new(gpu);
             let (z, _, _) = split(&d, &x);
-            norm::gated_norm(&mut rec, &d, &yt, z, &w.norm_w, n_tok, out.rows(di + 2, 1)).unwrap();
+            norm::gated_norm(&mut rec, &d, &yt, z, &w.norm_w, n_tok, out.rows(os, oo)).unwrap();
             rec.run().unwrap();
             let (zh, _, _) = cpu::split_in_proj(&d, &x.data);
             let want = cpu::gated_norm(&d, &y, &zh, &hw.norm_w);
             let all = out.read(gpu).unwrap();
             let got: Vec<f32> = (0..n_tok)
-                .flat_map(|t| all[1 + t * (di + 2)..][..di].to_vec())
+                .flat_map(|t| all[oo + t * os..][..di].to_vec())
                 .collect();
             assert_close(
                 &format!("gated norm nH={nh} G={g} [{path}]"),
