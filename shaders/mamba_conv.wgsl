@@ -2,7 +2,9 @@
 //   out[t, ch] = silu(b[ch] + Σ_k w[ch, k] · in[t − (K−1) + k, ch])
 // where in[τ] is the xBC row τ of the in_proj output for τ ≥ 0 and the conv state row K−1+τ
 // (the last K−1 pre-conv rows of the previous call, oldest first) for τ < 0.
-// Entries: conv_prefill (one sequence, T tokens, one invocation per (t, ch)), conv_state_update
+// Entries: conv_prefill (one sequence, T tokens; one invocation per (t, ch), or with K4 — the
+// released d_conv = 4 — per (run of TPT tokens, ch), sliding the window in registers so each
+// input and weight is read once), conv_state_update
 // (afterwards: the state becomes the last K−1 pre-conv rows; one invocation per channel, so the
 // shift when T < K−1 reads and writes only its own column), conv_step (B sequences, one token
 // each, each with its own state slot; reads, convolves and shifts in one pass).
@@ -36,6 +38,43 @@ fn state_base(slot: u32) -> u32 {
     return slot * (p.k - 1u) * p.conv_dim;
 }
 
+// Input position pos − (K−1) of channel ch: the xBC row, or a conv state row before the start.
+fn window_at(sb: u32, pos: u32, ch: u32) -> f32 {
+    if (pos >= p.k - 1u) { return x_at(pos - (p.k - 1u), ch); }
+    return state[sb + pos * p.conv_dim + ch];
+}
+
+#if K4
+const TPT: u32 = 8u;
+
+@compute @workgroup_size(256)
+fn conv_prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) li: u32) {
+    let idx = linear_wg(wid, nwg) * 256u + li;
+    let runs = (p.n_tok + TPT - 1u) / TPT;
+    if (idx >= runs * p.conv_dim) { return; }
+    let t0 = (idx / p.conv_dim) * TPT;
+    let ch = idx % p.conv_dim;
+    let sb = state_base(p.slot);
+    let w0 = w[ch * 4u];
+    let w1 = w[ch * 4u + 1u];
+    let w2 = w[ch * 4u + 2u];
+    let w3 = w[ch * 4u + 3u];
+    let bias = b[ch];
+    // Window positions are shifted by K−1 = 3: token t reads positions t .. t+3.
+    var a0 = window_at(sb, t0, ch);
+    var a1 = window_at(sb, t0 + 1u, ch);
+    var a2 = window_at(sb, t0 + 2u, ch);
+    let t1 = min(t0 + TPT, p.n_tok);
+    for (var t = t0; t < t1; t++) {
+        let a3 = x_at(t, ch);
+        out[t * p.out_stride + ch] = silu(bias + w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3);
+        a0 = a1;
+        a1 = a2;
+        a2 = a3;
+    }
+}
+#else
 @compute @workgroup_size(256)
 fn conv_prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
@@ -58,6 +97,7 @@ fn conv_prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
     out[t * p.out_stride + ch] = silu(acc);
 }
+#endif
 
 @compute @workgroup_size(256)
 fn conv_state_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

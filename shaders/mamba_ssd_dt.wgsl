@@ -1,12 +1,13 @@
 // Chunked SSD, stage 1: step sizes and chunk-local decay sums, per (chunk, head):
 //   Δ_t = softplus(dt_raw_t + dt_bias) (threshold 20), clamped to the time-step limit if any
 //   Λ_t = Σ_{chunk start ≤ j ≤ t} Δ_j·A        (inclusive, restarting at every chunk; ≤ 0)
+//   α_c = exp(Λ of the chunk's last token)     (the chunk's total decay, for the chunk scan)
 // One workgroup per (chunk, head); the prefix sum is a workgroup scan over 256 positions at a
 // time, carried across pieces when the chunk is longer.
 
 struct Params {
     n_tok: u32,
-    n_heads: u32,
+    n_chunks: u32,
     chunk: u32,
     dt_stride: u32,   // floats between rows of the in_proj output
     dt_off: u32,      // float offset of dt_raw in row 0
@@ -21,6 +22,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> a_neg: array<f32>;       // [nH]
 @group(0) @binding(4) var<storage, read_write> dt: array<f32>;    // [nH, T]
 @group(0) @binding(5) var<storage, read_write> lam: array<f32>;   // [nH, T]
+@group(0) @binding(6) var<storage, read_write> decay: array<f32>; // [nH, nC]
 
 const WG: u32 = 256u;
 var<workgroup> sh: array<f32, WG>;
@@ -62,4 +64,5 @@ fn ssd_dt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         carry += sh[WG - 1u];
         workgroupBarrier();
     }
+    if (li == 0u) { decay[h * p.n_chunks + c] = exp(carry); }
 }

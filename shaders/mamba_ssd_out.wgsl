@@ -1,11 +1,18 @@
-// Chunked SSD, stage 5: outputs of one tile of TI tokens × TP channels of head h in chunk c:
-//   y_i[p] = exp(Λ_i)·Σ_n C_i[n]·S_prev[p, n]                          (carried-in state)
-//          + Σ_{j ≤ i} (CB_ij·exp(Λ_i − Λ_j)·Δ_j)·x_j[p]              (intra-chunk, causal)
+// Chunked SSD, stage 5: outputs of TR = 64 tokens (rows i) × TC channels (columns p) of head h
+// in chunk c, with Λ relative to the tile's first row i0 as a pivot:
+//   y_i[p] = exp(Λ_i − Λ_i0) · ( Σ_n C_i[n]·(exp(Λ_i0)·S_prev[n, p])                (carried-in)
+//                              + Σ_{j < i0} CB_ij·(exp(Λ_i0 − Λ_j)·Δ_j·x_j[p]) )    (earlier rows)
+//          + Σ_{i0 ≤ j ≤ i} (CB_ij·exp(Λ_i − Λ_j)·Δ_j)·x_j[p]                      (diagonal tile)
 //          + D·x_i[p]
-// Both sums are matrix products through workgroup-memory tiles, 4×4 outputs per invocation:
-// first [TI × N]·[N × TP] from C and the state entering the chunk, scaled per row by exp(Λ_i),
-// then [TI × j]·[j × TP] with the decayed, masked CB (j only up to the tile's last row).
-// Only exponents ≤ 0 are formed. NARROW (head_dim ≤ 32): 128×32 tiles, else 64×64.
+// Every exponent is ≤ 0 (j ≤ i0 ≤ i), and the decays of the first two sums factor into a row
+// and a column scale, so their left operands (C, CB) are used as they are; only the diagonal
+// tile forms exp(Λ_i − Λ_j) per element. Each sum is a matrix product through workgroup memory
+// in blocks of BK: operands staged as vec4 groups of 4 rows / 4 columns, each invocation owning
+// 8 rows × 8 columns (four mat4x4 accumulators, 4 vec4 reads per 64 multiply-adds).
+// NARROW (head_dim ≤ 32): 32 channels per tile, else 64. CPU (adapters that are CPUs, where
+// every memory read is a per-lane loop and registers spill cheaply): 16 × 16 outputs per
+// invocation and 4× fewer invocations. VEC4 (head_dim, d_state multiples of 4): inputs bound
+// as vec4 arrays.
 
 struct Params {
     n_tok: u32,
@@ -19,149 +26,359 @@ struct Params {
     n_groups: u32,
     i_tiles: u32,           // row tiles per chunk
     y_stride: u32,
-    _p0: u32,
+    cb_stride: u32,         // floats between rows of CBᵀ (Q rounded up to 4)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+#if VEC4
+// Every row start and tile offset is a multiple of 4 floats (head_dim, d_state and the CBᵀ row
+// stride are): bind the float arrays as vec4 arrays, one load per 4 floats.
+@group(0) @binding(1) var<storage, read> xa: array<vec4<f32>>;     // [T, conv_dim]
+@group(0) @binding(4) var<storage, read> cbt: array<vec4<f32>>;    // [nC, G, Q(j), cb_stride(i)]
+@group(0) @binding(5) var<storage, read> states: array<vec4<f32>>; // [nC, nH, N, P] entering each chunk
+#else
 @group(0) @binding(1) var<storage, read> xa: array<f32>;           // [T, conv_dim]
+@group(0) @binding(4) var<storage, read> cbt: array<f32>;          // [nC, G, Q(j), cb_stride(i)]
+@group(0) @binding(5) var<storage, read> states: array<f32>;       // [nC, nH, N, P] entering each chunk
+#endif
 @group(0) @binding(2) var<storage, read> dt: array<f32>;           // [nH, T]
 @group(0) @binding(3) var<storage, read> lam: array<f32>;          // [nH, T]
-@group(0) @binding(4) var<storage, read> cb: array<f32>;           // [nC, G, Q, Q]
-@group(0) @binding(5) var<storage, read> states: array<f32>;       // [nC, nH, P, N] entering each chunk
 @group(0) @binding(6) var<storage, read> d_skip: array<f32>;       // [nH]
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;      // [T, y_stride]
 
+const TR: u32 = 64u;
 #if NARROW
-const WP: u32 = 8u;
+const TC: u32 = 32u;
 #else
-const WP: u32 = 16u;
+const TC: u32 = 64u;
 #endif
-const WI: u32 = 256u / WP;
-const TP: u32 = 4u * WP;
-const TI: u32 = 4u * WI;
 const BK: u32 = 16u;
-var<workgroup> ms: array<f32, BK * TI>;   // [BK][TI] left operand (C, then decayed CB)
-var<workgroup> xs: array<f32, BK * TP>;   // [BK][TP] right operand (state, then x)
-var<workgroup> lam_i: array<f32, TI>;
+// The invocation's accumulators: MB × MB blocks of 4 rows × 4 columns (mat4x4 columns are
+// the 4 columns, each a vec4 over the 4 rows). Named fields, not an array: CPU adapters keep
+// arrays in memory when indexed in loops.
+#if CPU
+const MB: u32 = 4u;   // 16 × 16 outputs per invocation: fewer shared-memory reads per FMA
+struct Acc {
+    m0: mat4x4<f32>,
+    m1: mat4x4<f32>,
+    m2: mat4x4<f32>,
+    m3: mat4x4<f32>,
+    m4: mat4x4<f32>,
+    m5: mat4x4<f32>,
+    m6: mat4x4<f32>,
+    m7: mat4x4<f32>,
+    m8: mat4x4<f32>,
+    m9: mat4x4<f32>,
+    m10: mat4x4<f32>,
+    m11: mat4x4<f32>,
+    m12: mat4x4<f32>,
+    m13: mat4x4<f32>,
+    m14: mat4x4<f32>,
+    m15: mat4x4<f32>,
+}
+fn mma(acc: ptr<function, Acc>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) {
+    (*acc).m0 += outer(a0, b0);
+    (*acc).m1 += outer(a0, b1);
+    (*acc).m2 += outer(a0, b2);
+    (*acc).m3 += outer(a0, b3);
+    (*acc).m4 += outer(a1, b0);
+    (*acc).m5 += outer(a1, b1);
+    (*acc).m6 += outer(a1, b2);
+    (*acc).m7 += outer(a1, b3);
+    (*acc).m8 += outer(a2, b0);
+    (*acc).m9 += outer(a2, b1);
+    (*acc).m10 += outer(a2, b2);
+    (*acc).m11 += outer(a2, b3);
+    (*acc).m12 += outer(a3, b0);
+    (*acc).m13 += outer(a3, b1);
+    (*acc).m14 += outer(a3, b2);
+    (*acc).m15 += outer(a3, b3);
+}
+fn acc_get(acc: ptr<function, Acc>, i: u32) -> mat4x4<f32> {
+    switch i {
+        case 0u: { return (*acc).m0; }
+        case 1u: { return (*acc).m1; }
+        case 2u: { return (*acc).m2; }
+        case 3u: { return (*acc).m3; }
+        case 4u: { return (*acc).m4; }
+        case 5u: { return (*acc).m5; }
+        case 6u: { return (*acc).m6; }
+        case 7u: { return (*acc).m7; }
+        case 8u: { return (*acc).m8; }
+        case 9u: { return (*acc).m9; }
+        case 10u: { return (*acc).m10; }
+        case 11u: { return (*acc).m11; }
+        case 12u: { return (*acc).m12; }
+        case 13u: { return (*acc).m13; }
+        case 14u: { return (*acc).m14; }
+        default: { return (*acc).m15; }
+    }
+}
+// Scales the rows of block row a by f_a.
+fn acc_scale(acc: ptr<function, Acc>, f0: vec4<f32>, f1: vec4<f32>, f2: vec4<f32>, f3: vec4<f32>) {
+    (*acc).m0 = mat4x4<f32>((*acc).m0[0] * f0, (*acc).m0[1] * f0, (*acc).m0[2] * f0, (*acc).m0[3] * f0);
+    (*acc).m1 = mat4x4<f32>((*acc).m1[0] * f0, (*acc).m1[1] * f0, (*acc).m1[2] * f0, (*acc).m1[3] * f0);
+    (*acc).m2 = mat4x4<f32>((*acc).m2[0] * f0, (*acc).m2[1] * f0, (*acc).m2[2] * f0, (*acc).m2[3] * f0);
+    (*acc).m3 = mat4x4<f32>((*acc).m3[0] * f0, (*acc).m3[1] * f0, (*acc).m3[2] * f0, (*acc).m3[3] * f0);
+    (*acc).m4 = mat4x4<f32>((*acc).m4[0] * f1, (*acc).m4[1] * f1, (*acc).m4[2] * f1, (*acc).m4[3] * f1);
+    (*acc).m5 = mat4x4<f32>((*acc).m5[0] * f1, (*acc).m5[1] * f1, (*acc).m5[2] * f1, (*acc).m5[3] * f1);
+    (*acc).m6 = mat4x4<f32>((*acc).m6[0] * f1, (*acc).m6[1] * f1, (*acc).m6[2] * f1, (*acc).m6[3] * f1);
+    (*acc).m7 = mat4x4<f32>((*acc).m7[0] * f1, (*acc).m7[1] * f1, (*acc).m7[2] * f1, (*acc).m7[3] * f1);
+    (*acc).m8 = mat4x4<f32>((*acc).m8[0] * f2, (*acc).m8[1] * f2, (*acc).m8[2] * f2, (*acc).m8[3] * f2);
+    (*acc).m9 = mat4x4<f32>((*acc).m9[0] * f2, (*acc).m9[1] * f2, (*acc).m9[2] * f2, (*acc).m9[3] * f2);
+    (*acc).m10 = mat4x4<f32>((*acc).m10[0] * f2, (*acc).m10[1] * f2, (*acc).m10[2] * f2, (*acc).m10[3] * f2);
+    (*acc).m11 = mat4x4<f32>((*acc).m11[0] * f2, (*acc).m11[1] * f2, (*acc).m11[2] * f2, (*acc).m11[3] * f2);
+    (*acc).m12 = mat4x4<f32>((*acc).m12[0] * f3, (*acc).m12[1] * f3, (*acc).m12[2] * f3, (*acc).m12[3] * f3);
+    (*acc).m13 = mat4x4<f32>((*acc).m13[0] * f3, (*acc).m13[1] * f3, (*acc).m13[2] * f3, (*acc).m13[3] * f3);
+    (*acc).m14 = mat4x4<f32>((*acc).m14[0] * f3, (*acc).m14[1] * f3, (*acc).m14[2] * f3, (*acc).m14[3] * f3);
+    (*acc).m15 = mat4x4<f32>((*acc).m15[0] * f3, (*acc).m15[1] * f3, (*acc).m15[2] * f3, (*acc).m15[3] * f3);
+}
+#else
+const MB: u32 = 2u;   // 8 × 8 outputs per invocation
+struct Acc {
+    m0: mat4x4<f32>,
+    m1: mat4x4<f32>,
+    m2: mat4x4<f32>,
+    m3: mat4x4<f32>,
+}
+fn mma(acc: ptr<function, Acc>, a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) {
+    (*acc).m0 += outer(a0, b0);
+    (*acc).m1 += outer(a0, b1);
+    (*acc).m2 += outer(a1, b0);
+    (*acc).m3 += outer(a1, b1);
+}
+fn acc_get(acc: ptr<function, Acc>, i: u32) -> mat4x4<f32> {
+    switch i {
+        case 0u: { return (*acc).m0; }
+        case 1u: { return (*acc).m1; }
+        case 2u: { return (*acc).m2; }
+        default: { return (*acc).m3; }
+    }
+}
+fn acc_scale(acc: ptr<function, Acc>, f0: vec4<f32>, f1: vec4<f32>) {
+    (*acc).m0 = mat4x4<f32>((*acc).m0[0] * f0, (*acc).m0[1] * f0, (*acc).m0[2] * f0, (*acc).m0[3] * f0);
+    (*acc).m1 = mat4x4<f32>((*acc).m1[0] * f0, (*acc).m1[1] * f0, (*acc).m1[2] * f0, (*acc).m1[3] * f0);
+    (*acc).m2 = mat4x4<f32>((*acc).m2[0] * f1, (*acc).m2[1] * f1, (*acc).m2[2] * f1, (*acc).m2[3] * f1);
+    (*acc).m3 = mat4x4<f32>((*acc).m3[0] * f1, (*acc).m3[1] * f1, (*acc).m3[2] * f1, (*acc).m3[3] * f1);
+}
+#endif
+const WR: u32 = TR / (4u * MB);   // invocations along rows
+const WC: u32 = TC / (4u * MB);   // invocations along columns
+const WG: u32 = WR * WC;
+const R4: u32 = TR / 4u;
+const C4: u32 = TC / 4u;
+var<workgroup> sa: array<vec4<f32>, BK * R4>;   // [BK][R4] left operand, 4 rows per vec4
+var<workgroup> sb: array<vec4<f32>, BK * C4>;   // [BK][C4] right operand, 4 columns per vec4
+var<workgroup> lam_i: array<f32, TR>;
+var<workgroup> rdec: array<f32, TR>;   // exp(Λ_i − Λ of the first row of i's group of 4)
+var<workgroup> fac: array<f32, BK>;    // per-column factors of the current block
 
-@compute @workgroup_size(256)
+// Lanes of a vec4 starting at index `base` that are below `lim`.
+fn below(base: u32, lim: u32) -> vec4<bool> {
+    return vec4<u32>(base) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(lim);
+}
+
+// 4 consecutive floats from float index `i`, 0 where `m` is false. The loads themselves may
+// fall past the row (bounds-checked by the API); the select drops them. No dynamic vector
+// indexing on the hot paths: it is slow on CPU adapters.
+#if VEC4
+fn xa4(i: u32, m: vec4<bool>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), xa[i >> 2u], m);
+}
+fn cb4(i: u32, m: vec4<bool>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), cbt[i >> 2u], m);
+}
+fn st4(i: u32, m: vec4<bool>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), states[i >> 2u], m);
+}
+fn xa1(i: u32) -> f32 {
+    return xa[i >> 2u][i & 3u];
+}
+#else
+fn xa4(i: u32, m: vec4<bool>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), vec4<f32>(xa[i], xa[i + 1u], xa[i + 2u], xa[i + 3u]), m);
+}
+fn cb4(i: u32, m: vec4<bool>) -> vec4<f32> {
+    return select(vec4<f32>(0.0), vec4<f32>(cbt[i], cbt[i + 1u], cbt[i + 2u], cbt[i + 3u]), m);
+}
+fn st4(i: u32, m: vec4<bool>) -> vec4<f32> {
+    let v = vec4<f32>(states[i], states[i + 1u], states[i + 2u], states[i + 3u]);
+    return select(vec4<f32>(0.0), v, m);
+}
+fn xa1(i: u32) -> f32 {
+    return xa[i];
+}
+#endif
+
+fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4<f32>(a * b.x, a * b.y, a * b.z, a * b.w);
+}
+
+// One K-block of the staged product into the invocation's accumulators: its rows are the vec4
+// groups ty + WR·a, its columns the groups tx + WC·b.
+fn block(acc: ptr<function, Acc>, ty: u32, tx: u32) {
+    for (var k = 0u; k < BK; k++) {
+        let a = k * R4 + ty;
+        let b = k * C4 + tx;
+#if CPU
+        mma(acc, sa[a], sa[a + WR], sa[a + 2u * WR], sa[a + 3u * WR],
+            sb[b], sb[b + WC], sb[b + 2u * WC], sb[b + 3u * WC]);
+#else
+        mma(acc, sa[a], sa[a + WR], sb[b], sb[b + WC]);
+#endif
+    }
+}
+
+// exp(Λ_i − Λ_i0) for the 4 rows of group g of the tile.
+fn row_decay(g: u32, lam0: f32) -> vec4<f32> {
+    let r = 4u * g;
+    return exp(vec4<f32>(lam_i[r], lam_i[r + 1u], lam_i[r + 2u], lam_i[r + 3u]) - lam0);
+}
+
+@compute @workgroup_size(WG)
 fn ssd_out(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let c = wid.x / p.i_tiles;
-    let i0 = (wid.x % p.i_tiles) * TI;
+    let i0 = (wid.x % p.i_tiles) * TR;
     let h = wid.y;
-    let p0 = wid.z * TP;
+    let p0 = wid.z * TC;
     let t0 = c * p.chunk;
     let len = min(p.chunk, p.n_tok - t0);
     if (i0 >= len) { return; }   // whole workgroup: uniform
     let g = h / p.heads_per_group;
     let lrow = h * p.n_tok + t0;
     let c_off = p.d_inner + p.n_groups * p.d_state + g * p.d_state;
-    let x_off = h * p.head_dim;
-    let tp = li % WP;
-    let ti = li / WP;
-    for (var r = li; r < TI; r += 256u) {
+    let x_off = h * p.head_dim + p0;
+    let cbase = (c * p.n_groups + g) * p.chunk;   // row j of CBᵀ starts at (cbase + j)·cb_stride
+    let lam0 = lam[lrow + i0];
+    let tx = li % WC;
+    let ty = li / WC;
+    for (var r = li; r < TR; r += WG) {
         var v = 0.0;
-        if (i0 + r < len) { v = lam[lrow + i0 + r]; }
+        var d = 0.0;
+        if (i0 + r < len) {
+            v = lam[lrow + i0 + r];
+            d = exp(v - lam[lrow + i0 + (r & ~3u)]);
+        }
         lam_i[r] = v;
+        rdec[r] = d;
     }
-    var acc: array<array<f32, 4>, 4>;
+    var acc: Acc;
 
-    // Carried-in state: Σ_n C_i[n]·S_prev[p, n].
-    let sbase = (c * p.n_heads + h) * p.head_dim;
+    // Carried-in state: left C_i[n] (4×4 blocks: 4 rows × 4 state columns per item), right
+    // exp(Λ_i0)·S_prev[n, p].
+    let s0 = exp(lam0);
+    let sbase = (c * p.n_heads + h) * p.d_state;
     for (var n0 = 0u; n0 < p.d_state; n0 += BK) {
-        for (var e = li; e < BK * TI; e += 256u) {
-            let r = e / BK;
-            let k = e % BK;
-            var v = 0.0;
-            if (i0 + r < len && n0 + k < p.d_state) {
-                v = xa[(t0 + i0 + r) * p.conv_dim + c_off + n0 + k];
-            }
-            ms[k * TI + r] = v;
+        for (var e = li; e < (BK / 4u) * R4; e += WG) {
+            // 4 rows × 4 state columns, read along the rows and stored transposed.
+            let k = 4u * (e / R4);
+            let r = 4u * (e % R4);
+            let nm = below(n0 + k, p.d_state);
+            let rm = below(i0 + r, len);
+            let at = (t0 + i0 + r) * p.conv_dim + c_off + n0 + k;
+            let c0 = xa4(at, nm & vec4<bool>(rm.x));
+            let c1 = xa4(at + p.conv_dim, nm & vec4<bool>(rm.y));
+            let c2 = xa4(at + 2u * p.conv_dim, nm & vec4<bool>(rm.z));
+            let c3 = xa4(at + 3u * p.conv_dim, nm & vec4<bool>(rm.w));
+            let o = k * R4 + r / 4u;
+            sa[o] = vec4<f32>(c0.x, c1.x, c2.x, c3.x);
+            sa[o + R4] = vec4<f32>(c0.y, c1.y, c2.y, c3.y);
+            sa[o + 2u * R4] = vec4<f32>(c0.z, c1.z, c2.z, c3.z);
+            sa[o + 3u * R4] = vec4<f32>(c0.w, c1.w, c2.w, c3.w);
         }
-        for (var e = li; e < BK * TP; e += 256u) {
-            let q = e / BK;
-            let k = e % BK;
-            var v = 0.0;
-            if (p0 + q < p.head_dim && n0 + k < p.d_state) {
-                v = states[(sbase + p0 + q) * p.d_state + n0 + k];
-            }
-            xs[k * TP + q] = v;
-        }
-        workgroupBarrier();
-        for (var k = 0u; k < BK; k++) {
-            var mv: array<f32, 4>;
-            var xv: array<f32, 4>;
-            for (var q = 0u; q < 4u; q++) {
-                mv[q] = ms[k * TI + ti + WI * q];
-                xv[q] = xs[k * TP + tp + WP * q];
-            }
-            for (var x = 0u; x < 4u; x++) {
-                for (var z = 0u; z < 4u; z++) {
-                    acc[x][z] += mv[x] * xv[z];
-                }
-            }
+        for (var e = li; e < BK * C4; e += WG) {
+            let k = e / C4;
+            let q = 4u * (e % C4);
+            let i = (sbase + n0 + k) * p.head_dim + p0 + q;
+            let m = below(p0 + q, p.head_dim) & vec4<bool>(n0 + k < p.d_state);
+            sb[e] = s0 * st4(i, m);
         }
         workgroupBarrier();
-    }
-    for (var x = 0u; x < 4u; x++) {
-        let dec = exp(lam_i[ti + WI * x]);
-        for (var z = 0u; z < 4u; z++) {
-            acc[x][z] *= dec;
-        }
-    }
-
-    // Intra-chunk: Σ_{j ≤ i} M_ij·x_j with M_ij = CB_ij·exp(Λ_i − Λ_j)·Δ_j.
-    let cbase = (c * p.n_groups + g) * p.chunk;
-    let jend = min(i0 + TI, len);
-    for (var j0 = 0u; j0 < jend; j0 += BK) {
-        for (var e = li; e < BK * TI; e += 256u) {
-            let r = e / BK;
-            let k = e % BK;
-            let i = i0 + r;
-            let j = j0 + k;
-            var v = 0.0;
-            if (j <= i && i < len) {
-                let lj = lrow + j;
-                v = cb[(cbase + i) * p.chunk + j] * exp(lam_i[r] - lam[lj]) * dt[lj];
-            }
-            ms[k * TI + r] = v;
-        }
-        for (var e = li; e < BK * TP; e += 256u) {
-            let k = e / TP;
-            let q = e % TP;
-            let j = j0 + k;
-            var v = 0.0;
-            if (j < len && p0 + q < p.head_dim) {
-                v = xa[(t0 + j) * p.conv_dim + x_off + p0 + q];
-            }
-            xs[k * TP + q] = v;
-        }
-        workgroupBarrier();
-        for (var k = 0u; k < BK; k++) {
-            var mv: array<f32, 4>;
-            var xv: array<f32, 4>;
-            for (var q = 0u; q < 4u; q++) {
-                mv[q] = ms[k * TI + ti + WI * q];
-                xv[q] = xs[k * TP + tp + WP * q];
-            }
-            for (var x = 0u; x < 4u; x++) {
-                for (var z = 0u; z < 4u; z++) {
-                    acc[x][z] += mv[x] * xv[z];
-                }
-            }
-        }
+        block(&acc, ty, tx);
         workgroupBarrier();
     }
 
+    // Earlier rows of the chunk (j < i0): left CB_ij, right exp(Λ_i0 − Λ_j)·Δ_j·x_j[p].
+    for (var j0 = 0u; j0 < i0; j0 += BK) {
+        for (var k = li; k < BK; k += WG) {
+            fac[k] = exp(lam0 - lam[lrow + j0 + k]) * dt[lrow + j0 + k];   // j0 + k < i0 < len
+        }
+        workgroupBarrier();
+        for (var e = li; e < BK * R4; e += WG) {
+            let j = j0 + e / R4;
+            let r = 4u * (e % R4);
+            sa[e] = cb4((cbase + j) * p.cb_stride + i0 + r, below(i0 + r, len));
+        }
+        for (var e = li; e < BK * C4; e += WG) {
+            let k = e / C4;
+            let q = 4u * (e % C4);
+            sb[e] = fac[k] * xa4((t0 + j0 + k) * p.conv_dim + x_off + q, below(p0 + q, p.head_dim));
+        }
+        workgroupBarrier();
+        block(&acc, ty, tx);
+        workgroupBarrier();
+    }
+
+    // Row scale exp(Λ_i − Λ_i0) ≤ 1 for this invocation's row groups ty + WR·a.
+#if CPU
+    acc_scale(&acc, row_decay(ty, lam0), row_decay(ty + WR, lam0), row_decay(ty + 2u * WR, lam0),
+              row_decay(ty + 3u * WR, lam0));
+#else
+    acc_scale(&acc, row_decay(ty, lam0), row_decay(ty + WR, lam0));
+#endif
+
+    // Diagonal tile (i0 ≤ j ≤ i): left CB_ij·exp(Λ_i − Λ_j)·Δ_j per element, right x_j[p].
+    let jend = min(i0 + TR, len);
+    for (var j0 = i0; j0 < jend; j0 += BK) {
+        for (var e = li; e < BK * R4; e += WG) {
+            let j = j0 + e / R4;
+            let r = 4u * (e % R4);
+            var v = vec4<f32>(0.0);
+            if (j < len) {
+                let lj = lam[lrow + j];
+                let dj = dt[lrow + j];
+                let c = cb4((cbase + j) * p.cb_stride + i0 + r, below(i0 + r, len));
+                let li4 = vec4<f32>(lam_i[r], lam_i[r + 1u], lam_i[r + 2u], lam_i[r + 3u]);
+                if (j <= i0 + r) {
+                    // exp(Λ_i − Λ_j) = exp(Λ_i − Λ_r)·exp(Λ_r − Λ_j), r the group's first row.
+                    let rd = vec4<f32>(rdec[r], rdec[r + 1u], rdec[r + 2u], rdec[r + 3u]);
+                    v = c * (exp(li4.x - lj) * dj) * rd;
+                } else {
+                    // The group straddles j: only rows i ≥ j, each with its own exponent.
+                    let keep = vec4<u32>(i0 + r) + vec4<u32>(0u, 1u, 2u, 3u) >= vec4<u32>(j);
+                    let ex = exp(select(vec4<f32>(-1e30), li4 - lj, keep));
+                    v = select(vec4<f32>(0.0), c * ex * dj, keep);
+                }
+            }
+            sa[e] = v;
+        }
+        for (var e = li; e < BK * C4; e += WG) {
+            let j = j0 + e / C4;
+            let q = 4u * (e % C4);
+            let m = below(p0 + q, p.head_dim) & vec4<bool>(j < len);
+            sb[e] = xa4((t0 + j) * p.conv_dim + x_off + q, m);
+        }
+        workgroupBarrier();
+        block(&acc, ty, tx);
+        workgroupBarrier();
+    }
+
+    // Block (a, b) holds rows 4·(ty + WR·a) + v, columns 4·(tx + WC·b) + u at [u][v]; add D·x.
     let dsk = d_skip[h];
-    for (var x = 0u; x < 4u; x++) {
-        let i = i0 + ti + WI * x;
-        for (var z = 0u; z < 4u; z++) {
-            let pi = p0 + tp + WP * z;
-            if (i < len && pi < p.head_dim) {
-                let t = t0 + i;
-                let xv = xa[t * p.conv_dim + x_off + pi];
-                y[t * p.y_stride + x_off + pi] = acc[x][z] + dsk * xv;
+    for (var a = 0u; a < MB; a++) {
+        for (var b = 0u; b < MB; b++) {
+            let m = acc_get(&acc, a * MB + b);
+            for (var u = 0u; u < 4u; u++) {
+                let pc = 4u * (tx + WC * b) + u;
+                if (p0 + pc < p.head_dim) {
+                    for (var v = 0u; v < 4u; v++) {
+                        let i = i0 + 4u * (ty + WR * a) + v;
+                        if (i < len) {
+                            let t = t0 + i;
+                            y[t * p.y_stride + x_off + pc] = m[u][v] + dsk * xa1(t * p.conv_dim + x_off + pc);
+                        }
+                    }
+                }
             }
         }
     }

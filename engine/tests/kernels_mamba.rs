@@ -5,7 +5,7 @@
 use granite_engine::gpu::{Gpu, GpuBuffer, MemTag, Recorder, Tensor};
 use granite_engine::kernels::mamba::{
     self, MambaDims, MambaLayerWeights, MambaScratch, MambaState, PrefillScan, conv, norm, scan,
-    ssd,
+    ssd::{self, MicroTile},
 };
 use granite_engine::reference::mamba::{self as cpu, MambaHostWeights};
 use granite_engine::testing::{Rng, assert_close, gpus, poison};
@@ -71,7 +71,17 @@ impl InProj {
     }
     fn upload(gpu: &Gpu, d: &MambaDims, data: Vec<f32>) -> InProj {
         let w = d.in_proj_dim();
-        let (stride, offset) = (w + 3, 5);
+        Self::upload_strided(gpu, d, data, w + 3, 5)
+    }
+    /// Rows `stride` floats apart from float `offset` (multiples of 4 take the vec4 paths).
+    fn upload_strided(
+        gpu: &Gpu,
+        d: &MambaDims,
+        data: Vec<f32>,
+        stride: usize,
+        offset: usize,
+    ) -> InProj {
+        let w = d.in_proj_dim();
         let n_tok = data.len() / w;
         let mut padded = vec![f32::NAN; offset + n_tok * stride + 2];
         for t in 0..n_tok {
@@ -221,21 +231,30 @@ fn gated_norm_matches_cpu() {
             let mut rng = Rng::new(30 + i as u64);
             let hw = host_weights(&mut rng, &d);
             let w = MambaLayerWeights::upload(gpu, &d, &hw).unwrap();
-            let x = InProj::new(gpu, &d, &mut rng, n_tok);
+            // The last two cases have every row start at a multiple of 4 (the vec4 kernel).
+            let aligned = i >= 2;
+            let data = rng.vec(n_tok * d.in_proj_dim(), 1.0);
+            let x = if aligned {
+                let stride = d.in_proj_dim().div_ceil(4) * 4 + 4;
+                InProj::upload_strided(gpu, &d, data, stride, 8)
+            } else {
+                InProj::upload(gpu, &d, data)
+            };
             let di = d.d_inner();
             let y = rng.vec(n_tok * di, 2.0);
             let yt = dense(gpu, &[n_tok, di], &y);
             // Output into a strided view, as the lead might for a fused buffer.
-            let out = poisoned(gpu, &[n_tok * (di + 2) + 1]);
+            let (os, oo) = if aligned { (di + 4, 4) } else { (di + 2, 1) };
+            let out = poisoned(gpu, &[n_tok * os + oo]);
             let mut rec = Recorder::new(gpu);
             let (z, _, _) = split(&d, &x);
-            norm::gated_norm(&mut rec, &d, &yt, z, &w.norm_w, n_tok, out.rows(di + 2, 1)).unwrap();
+            norm::gated_norm(&mut rec, &d, &yt, z, &w.norm_w, n_tok, out.rows(os, oo)).unwrap();
             rec.run().unwrap();
             let (zh, _, _) = cpu::split_in_proj(&d, &x.data);
             let want = cpu::gated_norm(&d, &y, &zh, &hw.norm_w);
             let all = out.read(gpu).unwrap();
             let got: Vec<f32> = (0..n_tok)
-                .flat_map(|t| all[1 + t * (di + 2)..][..di].to_vec())
+                .flat_map(|t| all[oo + t * os..][..di].to_vec())
                 .collect();
             assert_close(
                 &format!("gated norm nH={nh} G={g} [{path}]"),
@@ -393,6 +412,30 @@ fn ssm_step_matches_cpu_per_slot() {
     });
 }
 
+/// Rows of `width` floats padded with zeros to `stride`.
+fn pad_rows(v: &[f32], width: usize, stride: usize) -> Vec<f32> {
+    v.chunks(width)
+        .flat_map(|r| {
+            r.iter()
+                .copied()
+                .chain(std::iter::repeat_n(0.0, stride - width))
+        })
+        .collect()
+}
+
+/// Transposes each consecutive `[rows, cols]` block of `v` to `[cols, rows]`.
+fn transpose_blocks(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for (b, blk) in v.chunks(rows * cols).enumerate() {
+        for r in 0..rows {
+            for c in 0..cols {
+                out[b * rows * cols + c * rows + r] = blk[r * cols + c];
+            }
+        }
+    }
+    out
+}
+
 /// Each SSD stage against its CPU stage, fed the CPU's intermediate results so that a failure
 /// names the stage.
 #[test]
@@ -404,6 +447,10 @@ fn ssd_stages_match_cpu() {
             (6, 9, 11, 2, 7, 30),
             (2, 40, 20, 1, 70, 75),
             (2, 33, 130, 2, 12, 12),
+            (2, 20, 100, 1, 150, 151),
+            (1, 70, 9, 1, 20, 41),
+            (2, 32, 24, 2, 20, 45),
+            (1, 64, 12, 1, 33, 70),
         ]
         .iter()
         .enumerate()
@@ -424,18 +471,32 @@ fn ssd_stages_match_cpu() {
                 &d, &c.act, &dt_h, &lam_h, &cb_h, &sprev_h, &c.hw.d, n_tok, qe,
             );
 
+            // The GPU keeps CB transposed and the chunk states n-major.
+            let cbt_h = pad_rows(&transpose_blocks(&cb_h, qe, qe), qe, ssd::cb_stride(qe));
+            let sloc_t = transpose_blocks(&sloc_h, p, n);
+            let sprev_t = transpose_blocks(&sprev_h, p, n);
+            let decay_h: Vec<f32> = (0..nh * nc)
+                .map(|e| {
+                    let (h, ch) = (e / nc, e % nc);
+                    lam_h[h * n_tok + ((ch + 1) * qe).min(n_tok) - 1].exp()
+                })
+                .collect();
+
             // Stage 1.
             let dt_t = poisoned(gpu, &[nh, n_tok]);
             let lam_t = poisoned(gpu, &[nh, n_tok]);
+            let decay_t = poisoned(gpu, &[nh, nc]);
             let mut rec = Recorder::new(gpu);
             let (_, _, dtv) = split(&d, &c.x);
-            ssd::ssd_dt(&mut rec, &d, &c.w, dtv, n_tok, &dt_t, &lam_t).unwrap();
+            ssd::ssd_dt(&mut rec, &d, &c.w, dtv, n_tok, &dt_t, &lam_t, &decay_t).unwrap();
             rec.run().unwrap();
             assert_close(&what("Δ"), &dt_t.read(gpu).unwrap(), &dt_h, 1e-5);
             assert_close(&what("Λ"), &lam_t.read(gpu).unwrap(), &lam_h, 1e-5);
+            assert_close(&what("α"), &decay_t.read(gpu).unwrap(), &decay_h, 1e-5);
 
             // Stage 2 (only j ≤ i < len is specified).
-            let cb_t = poisoned(gpu, &[nc, g, qe, qe]);
+            let cs = ssd::cb_stride(qe);
+            let cb_t = poisoned(gpu, &[nc, g, qe, cs]);
             let mut rec = Recorder::new(gpu);
             ssd::ssd_cb(&mut rec, &d, &c.act_t, n_tok, &cb_t).unwrap();
             rec.run().unwrap();
@@ -447,42 +508,47 @@ fn ssd_stages_match_cpu() {
                     for gi in 0..g {
                         for a in 0..len {
                             for b in 0..=a {
-                                out.push(v[((ch * g + gi) * qe + a) * qe + b]);
+                                out.push(v[((ch * g + gi) * qe + b) * cs + a]);
                             }
                         }
                     }
                 }
                 out
             };
-            assert_close(&what("CB"), &mask(&got), &mask(&cb_h), 1e-5);
+            assert_close(&what("CB"), &mask(&got), &mask(&cbt_h), 1e-5);
 
             // Stage 3, from the CPU's Δ and Λ.
             let dt_c = dense(gpu, &[nh, n_tok], &dt_h);
             let lam_c = dense(gpu, &[nh, n_tok], &lam_h);
-            let st_t = poisoned(gpu, &[nc, d.ssm_state_len()]);
-            let mut rec = Recorder::new(gpu);
-            ssd::ssd_chunk_states(&mut rec, &d, &c.act_t, &dt_c, &lam_c, n_tok, &st_t).unwrap();
-            rec.run().unwrap();
-            assert_close(
-                &what("chunk states"),
-                &st_t.read(gpu).unwrap(),
-                &sloc_h,
-                1e-5,
-            );
+            for micro in [MicroTile::M8, MicroTile::M16] {
+                let st_t = poisoned(gpu, &[nc, d.ssm_state_len()]);
+                let mut rec = Recorder::new(gpu);
+                ssd::ssd_chunk_states(&mut rec, &d, &c.act_t, &dt_c, &lam_c, n_tok, &st_t, micro)
+                    .unwrap();
+                rec.run().unwrap();
+                let got = st_t.read(gpu).unwrap();
+                assert_close(
+                    &what(&format!("chunk states {micro:?}")),
+                    &got,
+                    &sloc_t,
+                    1e-5,
+                );
+            }
 
             // Stage 4, from the CPU's chunk-local states and a non-zero start.
-            let st_c = dense(gpu, &[nc, d.ssm_state_len()], &sloc_h);
+            let st_c = dense(gpu, &[nc, d.ssm_state_len()], &sloc_t);
+            let decay_c = dense(gpu, &[nh, nc], &decay_h);
             let state = MambaState::new(gpu, &d, 2).unwrap();
             state
                 .write_slot(gpu, 1, &vec![0.0; d.conv_state_len()], &c.init)
                 .unwrap();
             let mut rec = Recorder::new(gpu);
-            ssd::ssd_scan_chunks(&mut rec, &d, &lam_c, n_tok, &st_c, &state, 1).unwrap();
+            ssd::ssd_scan_chunks(&mut rec, &d, &decay_c, n_tok, &st_c, &state, 1).unwrap();
             rec.run().unwrap();
             assert_close(
                 &what("states entering chunks"),
                 &st_c.read(gpu).unwrap(),
-                &sprev_h,
+                &sprev_t,
                 1e-5,
             );
             assert_close(
@@ -493,16 +559,19 @@ fn ssd_stages_match_cpu() {
             );
 
             // Stage 5, from the CPU's CB and entering states.
-            let cb_c = dense(gpu, &[nc, g, qe, qe], &cb_h);
-            let sp_c = dense(gpu, &[nc, d.ssm_state_len()], &sprev_h);
-            let y_t = poisoned(gpu, &[n_tok, d.d_inner()]);
-            let mut rec = Recorder::new(gpu);
-            ssd::ssd_out(
-                &mut rec, &d, &c.w, &c.act_t, &dt_c, &lam_c, &cb_c, &sp_c, n_tok, &y_t,
-            )
-            .unwrap();
-            rec.run().unwrap();
-            assert_close(&what("y"), &y_t.read(gpu).unwrap(), &y_h, 1e-5);
+            let cb_c = dense(gpu, &[nc, g, qe, cs], &cbt_h);
+            let sp_c = dense(gpu, &[nc, d.ssm_state_len()], &sprev_t);
+            for micro in [MicroTile::M8, MicroTile::M16] {
+                let y_t = poisoned(gpu, &[n_tok, d.d_inner()]);
+                let mut rec = Recorder::new(gpu);
+                ssd::ssd_out(
+                    &mut rec, &d, &c.w, &c.act_t, &dt_c, &lam_c, &cb_c, &sp_c, n_tok, &y_t, micro,
+                )
+                .unwrap();
+                rec.run().unwrap();
+                let got = y_t.read(gpu).unwrap();
+                assert_close(&what(&format!("y {micro:?}")), &got, &y_h, 1e-5);
+            }
         }
     });
 }
@@ -525,7 +594,13 @@ fn ssd_prefill_matches_sequential_cpu() {
                 state
                     .write_slot(gpu, 0, &vec![0.0; d.conv_state_len()], &c.init)
                     .unwrap();
-                let scratch = MambaScratch::new(gpu, &d, n_tok).unwrap();
+                let mut scratch = MambaScratch::new(gpu, &d, n_tok).unwrap();
+                // Both register tilings, whatever the adapter.
+                scratch.micro = if i % 2 == 0 {
+                    MicroTile::M8
+                } else {
+                    MicroTile::M16
+                };
                 let y = poisoned(gpu, &[n_tok, d.d_inner()]);
                 let mut rec = Recorder::new(gpu);
                 let (_, _, dt) = split(&d, &c.x);
@@ -535,7 +610,10 @@ fn ssd_prefill_matches_sequential_cpu() {
                 .unwrap();
                 rec.run().unwrap();
                 let (want_y, want_s) = c.cpu_sequential();
-                let what = format!("chunked SSD nH={nh} G={g} Q={q} T={n_tok} [{path}]");
+                let what = format!(
+                    "chunked SSD nH={nh} G={g} Q={q} T={n_tok} {:?} [{path}]",
+                    scratch.micro
+                );
                 assert_close(&what, &y.read(gpu).unwrap(), &want_y, 1e-4);
                 assert_close(&what, &state.read_slot(gpu, 0).unwrap().1, &want_s, 1e-4);
             }
@@ -624,6 +702,10 @@ fn mixer_prefill_matches_cpu() {
             let mut d = dims(nh, p, n, g, k, q);
             if i % 2 == 1 {
                 d.time_step_limit = Some((0.05, 0.5));
+            }
+            if i == 2 {
+                // transformers' default (0, ∞): a clamp that never bites.
+                d.time_step_limit = Some((0.0, f32::INFINITY));
             }
             let m = mixer_case(gpu, d, n_tok, 80 + i as u64);
             let (want, want_c, want_s) = m.cpu();
@@ -912,4 +994,50 @@ fn bad_shapes_are_errors() {
         bad.d_state = 300;
         assert!(call(&mut rec, 4, 0, &bad).is_err(), "d_state too large");
     });
+}
+
+/// Every variant of every Mamba shader stays within the portable 16 KiB of workgroup memory
+/// (lavapipe allows 32 KiB, so running the tests there would not catch an overflow).
+#[test]
+fn mamba_shaders_fit_portable_workgroup_memory() {
+    use granite_engine::gpu::shaders::{SHADERS, Variant};
+    for (name, src) in SHADERS.iter().filter(|(n, _)| n.starts_with("mamba_")) {
+        let flags: Vec<&'static str> = src
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("#if "))
+            .map(|f| f.trim().trim_start_matches('!').to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|f| &*Box::leak(f.into_boxed_str()))
+            .collect();
+        for mask in 0..(1u32 << flags.len()) {
+            let set: std::collections::BTreeSet<_> = (0..flags.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| flags[i])
+                .collect();
+            for sg in [4u32, 8, 32, 64] {
+                let consts = if set.contains("SUBGROUPS") {
+                    vec![("SUBGROUP_SIZE", sg)]
+                } else {
+                    vec![]
+                };
+                let v = Variant {
+                    shader: name,
+                    flags: set.clone(),
+                    consts,
+                };
+                let module = naga::front::wgsl::parse_str(&v.wgsl().unwrap()).unwrap();
+                let bytes: u32 = module
+                    .global_variables
+                    .iter()
+                    .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+                    .map(|(_, g)| module.types[g.ty].inner.size(module.to_ctx()))
+                    .sum();
+                assert!(
+                    bytes <= 16384,
+                    "{name} {set:?}: {bytes} bytes of workgroup memory"
+                );
+            }
+        }
+    }
 }

@@ -6,6 +6,9 @@ use crate::Result;
 use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, Tensor, grid};
 use crate::kernels::ensure;
 
+/// Tokens per invocation of the K4 prefill kernel (`TPT`).
+const K4_TOKENS: usize = 8;
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -69,9 +72,12 @@ pub fn conv_prefill(
     check(dims, w, xbc, n_tok, state, out)?;
     state.check_slot(slot)?;
     let gpu = rec.gpu();
-    let v = variant(gpu, "mamba_conv", false, &[]);
+    // d_conv = 4 (every release) has a kernel that slides the window through TPT tokens.
+    let k4 = dims.d_conv == 4;
+    let v = variant(gpu, "mamba_conv", false, if k4 { &["K4"] } else { &[] });
     let p = params(dims, xbc, n_tok, slot)?;
-    let total = u32_of(n_tok * dims.conv_dim(), "conv elements")?;
+    let items = if k4 { n_tok.div_ceil(K4_TOKENS) } else { n_tok };
+    let total = u32_of(items * dims.conv_dim(), "conv elements")?;
     rec.dispatch(
         &gpu.pipeline(&v, "conv_prefill")?,
         "mamba_conv",

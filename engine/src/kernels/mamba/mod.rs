@@ -5,6 +5,16 @@
 //! runs the causal conv (+ bias + SiLU), the selective scan (chunked SSD for prompts, or the
 //! token-by-token recurrence) and the grouped gated RMSNorm, and leaves the out_proj input.
 //! All of Δ, exp, cumulative sums and the state are f32.
+//!
+//! What the model keeps: per layer a [`MambaLayerWeights`] and a [`MambaState`] (one slot per
+//! sequence); one [`MambaScratch`] for all layers, sized for the longest prefill piece.
+//! - prefill of a sequence: `linear(in_proj)` → [`mamba_mixer_prefill`] (chunked) →
+//!   `linear(out_proj)`; a fresh sequence first zeroes its slot ([`MambaState::zero`]), a
+//!   continuation (next turn, or a long prompt in pieces) just runs again on the same slot;
+//! - decode of B sequences: B rows through `linear(in_proj)` → [`mamba_mixer_decode`] with a u32
+//!   buffer of their slots → `linear(out_proj)`.
+//!
+//! The stage launchers (`conv`, `ssd`, `scan`, `norm`) are public for tests and profiling.
 pub mod conv;
 pub mod norm;
 pub mod scan;
@@ -170,28 +180,56 @@ pub struct MambaScratch {
     /// `[nH, max_tokens]` Δ and chunk-local Λ (chunked prefill).
     pub dt: Tensor,
     pub lam: Tensor,
-    /// `[nC, G, Q, Q]` C·Bᵀ per chunk and group.
+    /// `[nH, nC]` each chunk's total decay.
+    pub decay: Tensor,
+    /// `[nC, G, Q, Q rounded up to 4]` (C·Bᵀ)ᵀ per chunk and group.
     pub cb: Tensor,
-    /// `[nC, nH, P, N]` chunk-local end states, then the states entering each chunk.
+    /// `[nC, nH, N, P]` chunk-local end states, then the states entering each chunk.
     pub states: Tensor,
     pub max_tokens: usize,
+    /// Register tiling of the chunked stages; [`ssd::MicroTile::for_device`] by default.
+    pub micro: ssd::MicroTile,
 }
 
 impl MambaScratch {
     /// Buffers for prompts of up to `max_tokens` tokens at `dims.chunk` (or any larger chunk).
+    /// Each buffer is bound whole, so it must fit one storage binding: longer prompts are
+    /// prefilled in pieces (each piece continues from the state the previous one left).
     pub fn new(gpu: &Gpu, dims: &MambaDims, max_tokens: usize) -> Result<Self> {
+        dims.check()?;
         let t = max_tokens.max(1);
         let nc = t.div_ceil(dims.chunk);
         let q = dims.chunk.min(t);
+        let biggest = [
+            t * dims.conv_dim(),
+            nc * dims.n_groups * q * ssd::cb_stride(q),
+            nc * dims.ssm_state_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0) as u64
+            * 4;
+        ensure(biggest <= gpu.max_binding, || {
+            format!(
+                "mamba scratch for {t} tokens needs a {biggest}-byte buffer; one storage binding \
+                 holds {} bytes on this adapter: prefill in smaller pieces",
+                gpu.max_binding
+            )
+        })?;
         let z = |shape: &[usize], label| Tensor::zeros(gpu, MemTag::Scratch, shape, label);
         Ok(MambaScratch {
             xbc: z(&[t, dims.conv_dim()], "mamba.scratch.xbc")?,
             y: z(&[t, dims.d_inner()], "mamba.scratch.y")?,
             dt: z(&[dims.n_heads, t], "mamba.scratch.dt")?,
             lam: z(&[dims.n_heads, t], "mamba.scratch.lam")?,
-            cb: z(&[nc, dims.n_groups, q, q], "mamba.scratch.cb")?,
+            decay: z(&[dims.n_heads, nc], "mamba.scratch.decay")?,
+            cb: z(
+                &[nc, dims.n_groups, q, ssd::cb_stride(q)],
+                "mamba.scratch.cb",
+            )?,
             states: z(&[nc, dims.ssm_state_len()], "mamba.scratch.states")?,
             max_tokens: t,
+            micro: ssd::MicroTile::for_device(gpu),
         })
     }
 }

@@ -60,7 +60,23 @@ pub fn gated_norm(
         eps: dims.eps,
     };
     let gpu = rec.gpu();
-    let v = variant(gpu, "mamba_norm", false, &[]);
+    // 4 channels per access when every row start and the group size allow it.
+    let aligned = [
+        dims.group_size(),
+        di,
+        z.stride,
+        z.offset,
+        out.stride,
+        out.offset,
+    ]
+    .iter()
+    .all(|v| v.is_multiple_of(4));
+    let v = variant(
+        gpu,
+        "mamba_norm",
+        false,
+        if aligned { &["VEC4"] } else { &[] },
+    );
     rec.dispatch(
         &gpu.pipeline(&v, "gated_norm")?,
         "mamba_norm",

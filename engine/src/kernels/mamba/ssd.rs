@@ -1,23 +1,28 @@
 //! Chunked SSD prefill (state-space duality), in five dispatches:
-//! 1. `ssd_dt`: Δ and the chunk-local prefix sums Λ of Δ·A, per (chunk, head);
-//! 2. `ssd_cb`: C·Bᵀ per (chunk, group), shared by the group's heads;
-//! 3. `ssd_chunk_states`: each chunk's local end state, per (chunk, head, P×N tile);
+//! 1. `ssd_dt`: Δ, the chunk-local prefix sums Λ of Δ·A and each chunk's total decay α,
+//!    per (chunk, head);
+//! 2. `ssd_cb`: (C·Bᵀ)ᵀ per (chunk, group), shared by the group's heads;
+//! 3. `ssd_chunk_states`: each chunk's local end state, per (chunk, head, tile), n-major;
 //! 4. `ssd_scan_chunks`: the inter-chunk recurrence as a parallel prefix scan over chunks,
 //!    starting from the saved state, leaving the state entering each chunk and the final state;
 //! 5. `ssd_out`: intra-chunk causal product + carried-in state + D skip, per (chunk, head, tile).
+//!
+//! Layouts of the intermediates (the CPU reference uses the natural ones; tests transpose):
+//! Δ, Λ `[nH, T]`, α `[nH, nC]`, CBᵀ `[nC, G, Q(j), Q(i)]`, chunk states `[nC, nH, N, P]`.
 //!
 //! The chunk length only changes rounding. Chunk lengths above the token count are clamped to it.
 use bytemuck::{Pod, Zeroable};
 
 use super::{MambaDims, MambaLayerWeights, MambaScratch, MambaState, need, u32_of, variant};
 use crate::Result;
-use crate::gpu::{Bind, Recorder, Rows, Tensor, grid};
+use crate::gpu::{Bind, Gpu, Recorder, Rows, Tensor};
 use crate::kernels::ensure;
 
-/// Chunk lanes of the scan kernel (`LANES` in mamba_ssd_scan.wgsl).
-const SCAN_LANES: usize = 16;
-/// State elements per scan workgroup (`E`).
-const SCAN_ELEMS: usize = 16;
+/// Most chunk lanes of the scan kernel: more chunks are folded serially inside each lane.
+const SCAN_MAX_LANES: usize = 16;
+/// Invocations per scan workgroup (`WG`) and state elements per invocation (`EPT`).
+const SCAN_WG: usize = 64;
+const SCAN_EPT: usize = 8;
 
 /// The chunk length actually used for `n_tok` tokens, and the number of chunks.
 pub fn chunking(dims: &MambaDims, n_tok: usize) -> (usize, usize) {
@@ -25,13 +30,55 @@ pub fn chunking(dims: &MambaDims, n_tok: usize) -> (usize, usize) {
     (q, n_tok.div_ceil(q))
 }
 
-/// Narrow tiles (32 channels of a head per tile) pay off for heads of at most 32 channels.
-fn narrow(dims: &MambaDims) -> &'static [&'static str] {
-    if dims.head_dim <= 32 {
-        &["NARROW"]
-    } else {
-        &[]
+/// Outputs per invocation of the matmul-shaped stages (chunk states, output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MicroTile {
+    /// 8 × 8: the register budget of a GPU thread.
+    M8,
+    /// 16 × 16: for CPU adapters (lavapipe), where each workgroup-memory read is a per-lane
+    /// loop and spilled registers are cheap, so reads per multiply-add are what counts.
+    M16,
+}
+
+impl MicroTile {
+    pub fn for_device(gpu: &Gpu) -> MicroTile {
+        if gpu.info.device_type == wgpu::DeviceType::Cpu {
+            MicroTile::M16
+        } else {
+            MicroTile::M8
+        }
     }
+}
+
+/// Narrow tiles (32 channels of a head per tile) pay off for heads of at most 32 channels.
+fn narrow(dims: &MambaDims) -> bool {
+    dims.head_dim <= 32
+}
+
+/// With head_dim and d_state multiples of 4, every row and tile offset the chunked stages read
+/// is a multiple of 4 floats, so they bind their inputs as vec4 arrays.
+fn vec4_aligned(dims: &MambaDims) -> bool {
+    dims.head_dim.is_multiple_of(4) && dims.d_state.is_multiple_of(4)
+}
+
+/// Floats between rows of CBᵀ: the chunk length rounded up to 4 (vec4 reads).
+pub fn cb_stride(q: usize) -> usize {
+    q.div_ceil(4) * 4
+}
+
+/// Shape flags of the matmul-shaped stages.
+fn tile_flags(dims: &MambaDims, micro: MicroTile) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if narrow(dims) {
+        f.push("NARROW");
+    }
+    if micro == MicroTile::M16 {
+        f.push("CPU");
+    }
+    if vec4_aligned(dims) {
+        f.push("VEC4");
+    }
+    f
 }
 
 fn max_groups(rec: &Recorder) -> usize {
@@ -42,7 +89,7 @@ fn max_groups(rec: &Recorder) -> usize {
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct DtParams {
     n_tok: u32,
-    n_heads: u32,
+    n_chunks: u32,
     chunk: u32,
     dt_stride: u32,
     dt_off: u32,
@@ -51,7 +98,9 @@ struct DtParams {
     lim_hi: f32,
 }
 
-/// Stage 1: Δ `[nH, n_tok]` and chunk-local Λ `[nH, n_tok]` from the raw step sizes.
+/// Stage 1: Δ `[nH, n_tok]`, chunk-local Λ `[nH, n_tok]` and chunk decays α = exp(Λ_last)
+/// `[nH, nC]` from the raw step sizes.
+#[allow(clippy::too_many_arguments)]
 pub fn ssd_dt(
     rec: &mut Recorder,
     dims: &MambaDims,
@@ -60,6 +109,7 @@ pub fn ssd_dt(
     n_tok: usize,
     dt: &Tensor,
     lam: &Tensor,
+    decay: &Tensor,
 ) -> Result<()> {
     let (q, nc) = chunking(dims, n_tok);
     ensure(dt_raw.fits(n_tok, dims.n_heads), || {
@@ -67,13 +117,14 @@ pub fn ssd_dt(
     })?;
     need(dt, dims.n_heads * n_tok, "Δ scratch")?;
     need(lam, dims.n_heads * n_tok, "Λ scratch")?;
+    need(decay, dims.n_heads * nc, "chunk-decay scratch")?;
     ensure(nc <= max_groups(rec), || {
         format!("mamba ssd: {nc} chunks; raise the chunk length")
     })?;
     let (has_limit, lim_lo, lim_hi) = dims.limit_params();
     let p = DtParams {
         n_tok: u32_of(n_tok, "tokens")?,
-        n_heads: dims.n_heads as u32,
+        n_chunks: nc as u32,
         chunk: q as u32,
         dt_stride: u32_of(dt_raw.stride, "dt stride")?,
         dt_off: u32_of(dt_raw.offset, "dt offset")?,
@@ -92,6 +143,7 @@ pub fn ssd_dt(
             Bind::whole(&w.a.buf),
             Bind::whole(&dt.buf),
             Bind::whole(&lam.buf),
+            Bind::whole(&decay.buf),
         ],
         [nc as u32, dims.n_heads as u32, 1],
     );
@@ -108,11 +160,11 @@ struct CbParams {
     conv_dim: u32,
     d_inner: u32,
     tiles: u32,
-    _p0: u32,
+    cb_stride: u32,
 }
 
-/// Stage 2: `cb[c, g, i, j] = C_i·B_j` for j ≤ i inside each chunk, `[nC, G, Q, Q]` with the
-/// effective chunk length Q of [`chunking`].
+/// Stage 2: `cbt[c, g, j, i] = C_i·B_j` for j ≤ i inside each chunk, `[nC, G, Q, cb_stride(Q)]`
+/// with the effective chunk length Q of [`chunking`] (the transpose of C·Bᵀ, rows padded).
 pub fn ssd_cb(
     rec: &mut Recorder,
     dims: &MambaDims,
@@ -122,7 +174,7 @@ pub fn ssd_cb(
 ) -> Result<()> {
     let (q, nc) = chunking(dims, n_tok);
     need(xbc_act, n_tok * dims.conv_dim(), "activated xBC")?;
-    need(cb, nc * dims.n_groups * q * q, "CB scratch")?;
+    need(cb, nc * dims.n_groups * q * cb_stride(q), "CB scratch")?;
     let tiles = q.div_ceil(64);
     ensure(
         tiles * tiles <= max_groups(rec) && nc <= max_groups(rec),
@@ -136,11 +188,19 @@ pub fn ssd_cb(
         conv_dim: dims.conv_dim() as u32,
         d_inner: dims.d_inner() as u32,
         tiles: tiles as u32,
-        _p0: 0,
+        cb_stride: cb_stride(q) as u32,
     };
     let gpu = rec.gpu();
     rec.dispatch(
-        &gpu.pipeline(&variant(gpu, "mamba_ssd_cb", false, &[]), "ssd_cb")?,
+        &gpu.pipeline(
+            &variant(
+                gpu,
+                "mamba_ssd_cb",
+                false,
+                if vec4_aligned(dims) { &["VEC4"] } else { &[] },
+            ),
+            "ssd_cb",
+        )?,
         "mamba_ssd",
         &p,
         vec![Bind::whole(&xbc_act.buf), Bind::whole(&cb.buf)],
@@ -164,7 +224,8 @@ struct StateParams {
     _p0: u32,
 }
 
-/// Stage 3: chunk-local end states `[nC, nH, P, N]` into `states`.
+/// Stage 3: chunk-local end states `[nC, nH, N, P]` (n-major) into `states`.
+#[allow(clippy::too_many_arguments)]
 pub fn ssd_chunk_states(
     rec: &mut Recorder,
     dims: &MambaDims,
@@ -173,17 +234,14 @@ pub fn ssd_chunk_states(
     lam: &Tensor,
     n_tok: usize,
     states: &Tensor,
+    micro: MicroTile,
 ) -> Result<()> {
     let (q, nc) = chunking(dims, n_tok);
     need(xbc_act, n_tok * dims.conv_dim(), "activated xBC")?;
     need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
-    let narrow = narrow(dims);
-    let (tp, tn) = if narrow.is_empty() {
-        (64, 64)
-    } else {
-        (32, 128)
-    };
-    let (pt, ntl) = (dims.head_dim.div_ceil(tp), dims.d_state.div_ceil(tn));
+    // Tiles of TR channels × TC state columns (as in the shader).
+    let (tr, tc) = if narrow(dims) { (32, 128) } else { (64, 64) };
+    let (pt, ntl) = (dims.head_dim.div_ceil(tr), dims.d_state.div_ceil(tc));
     ensure(nc <= max_groups(rec), || {
         format!("mamba ssd: {nc} chunks; raise the chunk length")
     })?;
@@ -201,7 +259,10 @@ pub fn ssd_chunk_states(
     };
     let gpu = rec.gpu();
     rec.dispatch(
-        &gpu.pipeline(&variant(gpu, "mamba_ssd_state", false, narrow), "ssd_state")?,
+        &gpu.pipeline(
+            &variant(gpu, "mamba_ssd_state", false, &tile_flags(dims, micro)),
+            "ssd_state",
+        )?,
         "mamba_ssd",
         &p,
         vec![
@@ -218,13 +279,13 @@ pub fn ssd_chunk_states(
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct ScanParams {
-    n_tok: u32,
-    chunk: u32,
     n_chunks: u32,
     n_heads: u32,
-    pn: u32,
+    head_dim: u32,
+    d_state: u32,
     slot: u32,
     per_lane: u32,
+    lanes: u32,
     _p0: u32,
 }
 
@@ -234,25 +295,31 @@ struct ScanParams {
 pub fn ssd_scan_chunks(
     rec: &mut Recorder,
     dims: &MambaDims,
-    lam: &Tensor,
+    decay: &Tensor,
     n_tok: usize,
     states: &Tensor,
     state: &MambaState,
     slot: usize,
 ) -> Result<()> {
-    let (q, nc) = chunking(dims, n_tok);
+    let (_, nc) = chunking(dims, n_tok);
     state.check(dims)?;
+    need(decay, dims.n_heads * nc, "chunk-decay scratch")?;
     state.check_slot(slot)?;
     need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
-    let total = u32_of(dims.ssm_state_len(), "state size")?;
+    let pn = u32_of(dims.head_dim * dims.d_state, "state size")?;
+    // About √nC lanes: the serial folds inside a lane and the tree across lanes stay balanced.
+    let lanes = ((nc as f64).sqrt().ceil() as usize)
+        .next_power_of_two()
+        .min(SCAN_MAX_LANES);
+    let per_wg = (SCAN_WG / lanes * SCAN_EPT) as u32;
     let p = ScanParams {
-        n_tok: u32_of(n_tok, "tokens")?,
-        chunk: q as u32,
-        n_chunks: nc as u32,
+        n_chunks: u32_of(nc, "chunks")?,
         n_heads: dims.n_heads as u32,
-        pn: (dims.head_dim * dims.d_state) as u32,
+        head_dim: dims.head_dim as u32,
+        d_state: dims.d_state as u32,
         slot: slot as u32,
-        per_lane: nc.div_ceil(SCAN_LANES) as u32,
+        per_lane: nc.div_ceil(lanes) as u32,
+        lanes: lanes as u32,
         _p0: 0,
     };
     let gpu = rec.gpu();
@@ -261,11 +328,11 @@ pub fn ssd_scan_chunks(
         "mamba_ssd",
         &p,
         vec![
-            Bind::whole(&lam.buf),
+            Bind::whole(&decay.buf),
             Bind::whole(&states.buf),
             Bind::whole(&state.ssm.buf),
         ],
-        grid(gpu, total.div_ceil(SCAN_ELEMS as u32)),
+        [pn.div_ceil(per_wg), dims.n_heads as u32, 1],
     );
     Ok(())
 }
@@ -284,7 +351,7 @@ struct OutParams {
     n_groups: u32,
     i_tiles: u32,
     y_stride: u32,
-    _p0: u32,
+    cb_stride: u32,
 }
 
 /// Stage 5: y `[n_tok, Di]` from the intra-chunk product, the states entering each chunk
@@ -301,18 +368,15 @@ pub fn ssd_out(
     states: &Tensor,
     n_tok: usize,
     y: &Tensor,
+    micro: MicroTile,
 ) -> Result<()> {
     let (q, nc) = chunking(dims, n_tok);
     need(y, n_tok * dims.d_inner(), "SSD output")?;
-    need(cb, nc * dims.n_groups * q * q, "CB scratch")?;
+    need(cb, nc * dims.n_groups * q * cb_stride(q), "CB scratch")?;
     need(states, nc * dims.ssm_state_len(), "chunk-state scratch")?;
-    let narrow = narrow(dims);
-    let (ti, tp) = if narrow.is_empty() {
-        (64, 64)
-    } else {
-        (128, 32)
-    };
-    let it = q.div_ceil(ti);
+    // 64 rows × `tp` channels per workgroup (TR, TC in the shader).
+    let tp = if narrow(dims) { 32 } else { 64 };
+    let it = q.div_ceil(64);
     ensure(nc * it <= max_groups(rec), || {
         format!("mamba ssd: {n_tok} tokens too many for one dispatch; prefill in pieces")
     })?;
@@ -328,11 +392,14 @@ pub fn ssd_out(
         n_groups: dims.n_groups as u32,
         i_tiles: it as u32,
         y_stride: dims.d_inner() as u32,
-        _p0: 0,
+        cb_stride: cb_stride(q) as u32,
     };
     let gpu = rec.gpu();
     rec.dispatch(
-        &gpu.pipeline(&variant(gpu, "mamba_ssd_out", false, narrow), "ssd_out")?,
+        &gpu.pipeline(
+            &variant(gpu, "mamba_ssd_out", false, &tile_flags(dims, micro)),
+            "ssd_out",
+        )?,
         "mamba_ssd",
         &p,
         vec![
@@ -375,11 +442,11 @@ pub fn ssd_prefill(
     dims.check()?;
     w.check(dims)?;
     let s = scratch;
-    ssd_dt(rec, dims, w, dt_raw, n_tok, &s.dt, &s.lam)?;
+    ssd_dt(rec, dims, w, dt_raw, n_tok, &s.dt, &s.lam, &s.decay)?;
     ssd_cb(rec, dims, xbc_act, n_tok, &s.cb)?;
-    ssd_chunk_states(rec, dims, xbc_act, &s.dt, &s.lam, n_tok, &s.states)?;
-    ssd_scan_chunks(rec, dims, &s.lam, n_tok, &s.states, state, slot)?;
+    ssd_chunk_states(rec, dims, xbc_act, &s.dt, &s.lam, n_tok, &s.states, s.micro)?;
+    ssd_scan_chunks(rec, dims, &s.decay, n_tok, &s.states, state, slot)?;
     ssd_out(
-        rec, dims, w, xbc_act, &s.dt, &s.lam, &s.cb, &s.states, n_tok, y,
+        rec, dims, w, xbc_act, &s.dt, &s.lam, &s.cb, &s.states, n_tok, y, s.micro,
     )
 }
