@@ -205,17 +205,19 @@ fn profiled(
     let res = match decode {
         None => generator.prefill(ids).map(|_| ()),
         Some(n) => {
-            generator.prefill(ids)?;
-            *profile
-                .lock()
-                .map_err(|_| anyhow::anyhow!("profile lock"))? = Profile::default();
+            // Prefill all but the last prompt token unprofiled; from then on every submission
+            // is one decode step (the last prompt token's included).
+            generator.set_profile(None);
+            generator.prefill(&ids[..ids.len() - 1])?;
+            generator.set_profile(Some(profile.clone()));
             let opts = GenerateOptions {
                 max_new_tokens: n,
                 stop_at_eos: false,
                 ..Default::default()
             };
+            let last = &ids[ids.len() - 1..];
             generator
-                .generate(&[], &opts, None, |_| ControlFlow::Continue(()))
+                .generate(last, &opts, None, |_| ControlFlow::Continue(()))
                 .map(|_| ())
         }
     };
