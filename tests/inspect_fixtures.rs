@@ -71,11 +71,9 @@ fn inspect_figures_match_the_safetensors_headers() {
             cfg["num_local_experts"].as_u64().unwrap(),
             cfg["num_experts_per_tok"].as_u64().unwrap(),
         );
-        let active = if e > 0 {
-            total - experts + experts * k / e
-        } else {
-            total
-        };
+        let active = (experts * k)
+            .checked_div(e)
+            .map_or(total, |routed| total - experts + routed);
         assert_eq!(
             v["weights"]["total"]["active_params"].as_u64().unwrap(),
             active,
