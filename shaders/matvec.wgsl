@@ -31,7 +31,12 @@ fn w8(i: u32) -> array<vec4<f32>, 2> {
     return unpack8(w[i]);
 }
 #endif
+#if X4
+// cols % 8 == 0 and x_off, x_stride multiples of 4: whole vec4 loads, no tail.
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;   // [T, x_stride / 4]
+#else
 @group(0) @binding(2) var<storage, read> x: array<f32>;         // [T, x_stride]
+#endif
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
 
@@ -44,6 +49,12 @@ var<workgroup> red: array<f32, WG>;
 #endif
 const RPW: u32 = WG / TPR;
 
+#if X4
+fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    let i = (base + c) / 4u;
+    return array<vec4<f32>, 2>(x[i], x[i + 1u]);
+}
+#else
 fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
     if (c + 8u <= p.cols) {
         return array<vec4<f32>, 2>(
@@ -57,6 +68,7 @@ fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
     }
     return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
 }
+#endif
 
 @compute @workgroup_size(256)
 fn matvec(

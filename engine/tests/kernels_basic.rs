@@ -54,6 +54,8 @@ fn linear_awkward_sizes() {
     for_each_path(|path, gpu| {
         for (i, &(rows, cols, n_tok)) in [
             (1, 1, 1),
+            (37, 64, 1),
+            (50, 128, 2),
             (7, 13, 1),
             (33, 70, 2),
             (129, 257, 1),

@@ -76,7 +76,13 @@ pub fn linear(
     let gpu = rec.gpu();
     let matvec = n_tok <= MATVEC_MAX_TOKENS;
     let name = if matvec { "matvec" } else { "matmul" };
-    let pipeline = gpu.pipeline(&gpu.variant(name, &[]), name)?;
+    let mut variant = gpu.variant(name, &[]);
+    // Whole-vec4 reads of x when every row starts 16-byte aligned and has no tail.
+    let x4 = w.cols % 8 == 0 && x.offset % 4 == 0 && x.stride % 4 == 0;
+    if matvec && x4 {
+        variant.flags.insert("X4");
+    }
+    let pipeline = gpu.pipeline(&variant, name)?;
     let rows_per_wg = if gpu.paths.subgroups {
         256 / gpu.paths.subgroup_size
     } else {
