@@ -78,7 +78,7 @@ pub fn linear(
     let name = if matvec { "matvec" } else { "matmul" };
     let mut variant = gpu.variant(name, &[]);
     // Whole-vec4 reads of x when every row starts 16-byte aligned and has no tail.
-    let x4 = w.cols % 8 == 0 && x.offset % 4 == 0 && x.stride % 4 == 0;
+    let x4 = w.cols.is_multiple_of(8) && x.offset.is_multiple_of(4) && x.stride.is_multiple_of(4);
     if matvec && x4 {
         variant.flags.insert("X4");
     }
