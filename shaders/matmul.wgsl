@@ -1,6 +1,6 @@
 // Tiled matrix product with f16 weights, for prefill:
 //   Y[t, row0 + n] = (accumulate ? Y : 0) + alpha * (Σ_k X[t, k] · W[n, k] + bias[row0 + n])
-// Tiles of 64 tokens × 64 rows, K in steps of 16; 256 invocations, each owns a 4×4 block of
+// Tiles of 64 tokens × 64 rows, K in steps of 32; 256 invocations, each owns a 4×4 block of
 // outputs strided by 16 so neighbouring invocations touch neighbouring shared-memory words.
 
 struct Params {
@@ -37,10 +37,10 @@ fn w8(i: u32) -> array<vec4<f32>, 2> {
 
 const BM: u32 = 64u;  // tokens per tile
 const BN: u32 = 64u;  // weight rows per tile
-const BK: u32 = 16u;  // columns per step
+const BK: u32 = 32u;  // columns per step
 
-var<workgroup> xs: array<f32, 1024>;  // [BK][BM]
-var<workgroup> ws: array<f32, 1024>;  // [BK][BN]
+var<workgroup> xs: array<f32, 2048>;  // [BK][BM]
+var<workgroup> ws: array<f32, 2048>;  // [BK][BN]
 
 @compute @workgroup_size(256)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -50,19 +50,19 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let ty = li / 16u;
     var acc: array<array<f32, 4>, 4>;
     for (var k0 = 0u; k0 < p.cols; k0 += BK) {
-        // X tile: invocation li loads 4 consecutive columns of one token.
+        // X tile: invocation li loads 8 consecutive columns of one token.
         let xt = li / 4u;
-        let xk = (li % 4u) * 4u;
-        for (var i = 0u; i < 4u; i++) {
+        let xk = (li % 4u) * 8u;
+        for (var i = 0u; i < 8u; i++) {
             let k = k0 + xk + i;
             var v = 0.0;
             if (t0 + xt < p.n_tok && k < p.cols) { v = x[p.x_off + (t0 + xt) * p.x_stride + k]; }
             xs[(xk + i) * BM + xt] = v;
         }
-        // W tile: 64 rows × 2 blocks of 8 halves; zero past the last row (columns are padded).
-        if (li < 128u) {
-            let wn = li / 2u;
-            let wk = (li % 2u) * 8u;
+        // W tile: 64 rows × 4 blocks of 8 halves; zero past the last row (columns are padded).
+        {
+            let wn = li / 4u;
+            let wk = (li % 4u) * 8u;
             var lo = vec4<f32>(0.0);
             var hi = vec4<f32>(0.0);
             if (n0 + wn < p.rows && k0 + wk < p.ld8 * 8u) {
