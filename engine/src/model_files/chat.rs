@@ -93,6 +93,20 @@ pub struct ChatOptions {
 
 const NAME: &str = "chat_template";
 
+/// The work one render may do, in minijinja fuel (one per instruction, plus one per 64 bytes of
+/// data produced). A hostile template (10^10 loop iterations, exponential macro recursion,
+/// gigabyte strings) stops with an "out of fuel" error instead of hanging or exhausting memory
+/// (at most ~10^6 instructions or ~64 MB of produced data). The Granite template spends about
+/// 60 per message, so even ten thousand messages fit.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// Stack of the thread a template renders on. minijinja prints, compares and drops values
+/// recursively, and within [`TEMPLATE_FUEL`] a template can nest a list ~120 000 deep (about
+/// 8.5 fuel per level: `{% set ns.x = [ns.x] %}` in a loop). Printing that takes ~50 MB of
+/// stack, which would overflow (and abort) a default 2–8 MiB thread. The reservation is only
+/// touched by such templates.
+const RENDER_STACK_BYTES: usize = 256 << 20;
+
 /// A compiled chat template plus the special-token strings it receives.
 #[derive(Debug)]
 pub struct ChatTemplate {
@@ -114,6 +128,11 @@ impl ChatTemplate {
             .build()
             .map_err(|e| template_err(file, &e))?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        // `{:#?}` of a deeply nested value is quadratic in its depth and is built before any
+        // fuel is charged; transformers' sandbox has no `debug()` and templates never pprint.
+        env.remove_filter("pprint");
+        env.remove_global("debug");
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("tojson", tojson);
         env.add_function("raise_exception", raise_exception);
@@ -189,8 +208,26 @@ impl ChatTemplate {
             .env
             .get_template(NAME)
             .map_err(|e| template_err(&self.file, &e))?;
-        tmpl.render(Value::from_object(JsonMap(ctx)))
-            .map_err(|e| template_err(&self.file, &e))
+        let ctx = Value::from_object(JsonMap(ctx));
+        std::thread::scope(|scope| {
+            let render = std::thread::Builder::new()
+                .name("chat-template".into())
+                .stack_size(RENDER_STACK_BYTES)
+                // The error is converted on this thread too: minijinja's carries the template's
+                // locals (debug info), whose drop may recurse as deeply as printing.
+                .spawn_scoped(scope, || {
+                    tmpl.render(ctx).map_err(|e| template_err(&self.file, &e))
+                })
+                .map_err(|e| {
+                    Error::Template(format!(
+                        "{}: cannot start the render thread: {e}",
+                        self.file.display()
+                    ))
+                })?;
+            render
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 }
 
@@ -255,6 +292,9 @@ pub fn to_value(v: &serde_json::Value) -> Value {
     }
 }
 
+/// Longest `tojson` indent accepted (real templates use 2 or 4).
+const MAX_TOJSON_INDENT: usize = 256;
+
 /// transformers' `tojson(x, ensure_ascii=False, indent=None, separators=None,
 /// sort_keys=False)`.
 fn tojson(
@@ -270,15 +310,25 @@ fn tojson(
     let indent = match kwargs.get::<Option<Value>>("indent")?.or(indent) {
         None => None,
         Some(v) if v.is_none() => None,
-        Some(v) => Some(match v.as_str() {
-            Some(s) => s.to_string(),
-            None => " ".repeat(usize::try_from(v.clone()).map_err(|_| {
-                minijinja::Error::new(
+        Some(v) => {
+            // Checked before allocating: the indent is repeated once per nesting level.
+            let width = match v.as_str() {
+                Some(s) => s.chars().count(),
+                None => usize::try_from(v.clone()).map_err(|_| {
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("tojson: bad indent {v}"),
+                    )
+                })?,
+            };
+            if width > MAX_TOJSON_INDENT {
+                return Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
-                    format!("tojson: bad indent {v}"),
-                )
-            })?),
-        }),
+                    format!("tojson: indent of {width} characters exceeds the limit of {MAX_TOJSON_INDENT}"),
+                ));
+            }
+            Some(v.as_str().map_or_else(|| " ".repeat(width), str::to_string))
+        }
     };
     let separators = match kwargs.get::<Option<Vec<String>>>("separators")? {
         None => None,

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::config_check::validate;
+use super::config_check::{MAX_LAYERS, validate};
 use super::json::{self, Fields};
 use crate::{Error, Result};
 
@@ -175,6 +175,13 @@ fn parse(f: &Fields) -> Result<ModelConfig> {
         None => return Err(f.err("model_type", "missing (expected \"granitemoehybrid\")")),
     }
     let num_hidden_layers = f.usize("num_hidden_layers", 32)?;
+    // Checked here, not only in validate: the default layer list is allocated from it.
+    if num_hidden_layers > MAX_LAYERS {
+        return Err(f.err(
+            "num_hidden_layers",
+            format!("{num_hidden_layers} exceeds the sanity limit {MAX_LAYERS}"),
+        ));
+    }
     let layer_types = parse_layer_types(f, num_hidden_layers)?;
     let has_mamba = layer_types.contains(&LayerKind::Mamba);
     let hidden_size = f.usize("hidden_size", 4096)?;
@@ -374,10 +381,16 @@ fn parse_time_step_limit(f: &Fields) -> Result<Option<TimeStepLimit>> {
     if min.is_nan() || max.is_nan() || min > max || min == f64::INFINITY {
         return Err(bad("must satisfy min ≤ max without NaN"));
     }
-    Ok(Some(TimeStepLimit {
-        min: min.max(0.0) as f32,
-        max: max as f32,
-    }))
+    // Δ is a softplus output (≥ 0): a negative min is no bound, a negative max is nonsense,
+    // and a min beyond f32 would clamp every Δ to +∞.
+    let (min, max) = (min.max(0.0) as f32, max as f32);
+    if max < 0.0 {
+        return Err(bad("max must be ≥ 0 (Δ is non-negative)"));
+    }
+    if !min.is_finite() {
+        return Err(bad("min must be a finite f32"));
+    }
+    Ok(Some(TimeStepLimit { min, max }))
 }
 
 fn parse_eos(f: &Fields) -> Result<Vec<u32>> {

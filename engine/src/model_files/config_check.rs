@@ -135,6 +135,9 @@ fn validate_mamba(c: &ModelConfig, f: &Fields) -> Result<()> {
     Ok(())
 }
 
+/// Most decoder layers accepted; also checked before the layer list is built from it.
+pub(super) const MAX_LAYERS: usize = 1 << 12;
+
 /// Upper bounds far above any real model, so that shape and size arithmetic can never
 /// overflow on a hostile config.
 fn check_limits(c: &ModelConfig, f: &Fields) -> Result<()> {
@@ -142,7 +145,7 @@ fn check_limits(c: &ModelConfig, f: &Fields) -> Result<()> {
     let mut limits = vec![
         ("vocab_size", c.vocab_size, 1 << 24),
         ("hidden_size", c.hidden_size, WIDTH),
-        ("num_hidden_layers", c.num_hidden_layers, 1 << 12),
+        ("num_hidden_layers", c.num_hidden_layers, MAX_LAYERS),
         ("num_attention_heads", c.num_attention_heads, 1 << 12),
         ("num_key_value_heads", c.num_key_value_heads, 1 << 12),
         ("num_local_experts", c.num_local_experts, 1 << 12),

@@ -257,14 +257,15 @@ pub fn cache_figures(cfg: &ModelConfig, context: u64) -> CacheFigures {
     } else {
         (0, 0)
     };
-    let kv = per_layer * cfg.n_attention_layers() as u64 * context;
+    // `context` is arbitrary (a CLI value, or max_position_embeddings): saturate, never wrap.
+    let kv = (per_layer * cfg.n_attention_layers() as u64).saturating_mul(context);
     CacheFigures {
         context,
         kv_bytes: kv,
         conv_state_bytes: n_mamba * conv,
         ssm_state_bytes: n_mamba * ssm,
-        total_bytes: kv + n_mamba * (conv + ssm),
-        all_attention_kv_bytes: per_layer * cfg.num_hidden_layers as u64 * context,
+        total_bytes: kv.saturating_add(n_mamba * (conv + ssm)),
+        all_attention_kv_bytes: (per_layer * cfg.num_hidden_layers as u64).saturating_mul(context),
     }
 }
 

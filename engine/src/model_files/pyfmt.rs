@@ -9,6 +9,11 @@ use std::fmt::Write;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
+/// [`dumps`] fails beyond this output size. A template pays fuel for the result only once it
+/// is returned, so without a cap a long indent repeated per level and item could build
+/// gigabytes first.
+pub const MAX_DUMP_BYTES: usize = 64 << 20;
+
 /// Options of Python's `json.dumps`.
 #[derive(Clone, Debug, Default)]
 pub struct DumpOptions {
@@ -50,6 +55,12 @@ impl Writer<'_> {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
                 "tojson: value nested too deeply",
+            ));
+        }
+        if self.out.len() > MAX_DUMP_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("tojson: output exceeds the limit of {MAX_DUMP_BYTES} bytes"),
             ));
         }
         match v.kind() {

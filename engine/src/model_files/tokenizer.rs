@@ -68,7 +68,22 @@ impl Tokenizer {
         })?;
 
         let tc_path = dir.join("tokenizer_config.json");
-        let tc = read_optional_json(&tc_path)?.unwrap_or(Value::Null);
+        let tc = match read_optional_json(&tc_path)? {
+            None => Value::Null,
+            Some(v @ Value::Object(_)) => v,
+            Some(v) => {
+                let kind = match v {
+                    Value::Null => "null",
+                    Value::Array(_) => "a list",
+                    Value::String(_) => "a string",
+                    _ => "a scalar",
+                };
+                return Err(Error::Format {
+                    file: tc_path,
+                    msg: format!("must be a JSON object, got {kind}"),
+                });
+            }
+        };
         let token = |key: &str| token_string(tc.get(key));
         let (bos_token, eos_token, pad_token, unk_token) = (
             token("bos_token"),
