@@ -47,7 +47,11 @@ fn huge_max_position_embeddings_saturates_inspect_figures() {
         assert!(ctx > 1 << 60, "{file}");
         let report = inspect::report(&cfg, &[4096, ctx]);
         if cfg.n_attention_layers() > 0 {
-            assert_eq!(report.cache[1].kv_bytes, u64::MAX, "{file}: saturates, not wraps");
+            assert_eq!(
+                report.cache[1].kv_bytes,
+                u64::MAX,
+                "{file}: saturates, not wraps"
+            );
             assert_eq!(report.cache[1].total_bytes, u64::MAX);
         }
         assert_eq!(report.cache[1].all_attention_kv_bytes, u64::MAX);
@@ -104,7 +108,12 @@ fn huge_dimensions_are_field_errors() {
     }
     assert_err_contains(
         config_with("hidden_size", json!(big)),
-        &["config.json", "field `hidden_size`", "4611686018427387904", "sanity limit"],
+        &[
+            "config.json",
+            "field `hidden_size`",
+            "4611686018427387904",
+            "sanity limit",
+        ],
     );
     // mamba_d_head = "auto" with hidden_size·mamba_expand beyond usize saturates, then fails.
     let mut v = tiny_hybrid();
@@ -149,7 +158,11 @@ struct TokDir {
 impl TokDir {
     fn new(tokenizer_config: &[u8]) -> Self {
         let dir = TempDir::new("regr-tok");
-        std::fs::write(dir.join("tokenizer.json"), tiny_tokenizer_json().to_string()).unwrap();
+        std::fs::write(
+            dir.join("tokenizer.json"),
+            tiny_tokenizer_json().to_string(),
+        )
+        .unwrap();
         std::fs::write(dir.join("tokenizer_config.json"), tokenizer_config).unwrap();
         Self { dir }
     }
@@ -172,7 +185,9 @@ impl TokDir {
         let t = ChatTemplate::from_tokenizer(&tok)?;
         let messages = [ChatMessage::system("Be brief."), ChatMessage::user("Hi")];
         let opts = ChatOptions {
-            tools: Some(vec![json!({"name": "f", "parameters": {"a": [1, 2.5, null]}})]),
+            tools: Some(vec![
+                json!({"name": "f", "parameters": {"a": [1, 2.5, null]}}),
+            ]),
             add_generation_prompt: true,
             ..Default::default()
         };
@@ -201,7 +216,10 @@ fn assert_template_err(r: Result<String, Error>, file: &Path, needles: &[&str]) 
         Ok(s) => panic!("expected an error, rendered {} bytes", s.len()),
         Err(e) => e.to_string(),
     };
-    assert!(msg.contains(&file.display().to_string()), "{msg:?} lacks the file");
+    assert!(
+        msg.contains(&file.display().to_string()),
+        "{msg:?} lacks the file"
+    );
     assert!(msg.contains("chat_template"), "{msg:?}");
     for n in needles {
         assert!(msg.contains(n), "{msg:?} lacks {n:?}");
@@ -234,9 +252,7 @@ fn exponential_macro_recursion_runs_out_of_fuel() {
 #[test]
 fn deep_macro_recursion_is_an_error_not_a_stack_overflow() {
     let msg = on_small_stack(|| {
-        let d = TokDir::with_template(
-            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
-        );
+        let d = TokDir::with_template("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
         assert_template_err(d.render(RENDER_LIMIT), &d.tc_path(), &[])
     });
     assert!(msg.contains("recursion"), "{msg}");
@@ -246,7 +262,11 @@ fn deep_macro_recursion_is_an_error_not_a_stack_overflow() {
 #[test]
 fn deeply_nested_syntax_is_an_error() {
     let msg = on_small_stack(|| {
-        let d = TokDir::with_template(&format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000)));
+        let d = TokDir::with_template(&format!(
+            "{{{{ {}1{} }}}}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        ));
         assert_template_err(d.render(RENDER_LIMIT), &d.tc_path(), &[])
     });
     assert!(msg.contains("recursion"), "{msg}");
@@ -262,7 +282,13 @@ fn deeply_nested_values_do_not_overflow_the_stack() {
     const NEST: &str = "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}";
     let rendered = on_small_stack(|| {
         let mut lens = Vec::new();
-        for tail in ["", "{{ ns.x }}", "{{ ns.x | string | length }}", "{{ ns.x ~ '' }}", "{{ [ns.x] | join }}"] {
+        for tail in [
+            "",
+            "{{ ns.x }}",
+            "{{ ns.x | string | length }}",
+            "{{ ns.x ~ '' }}",
+            "{{ [ns.x] | join }}",
+        ] {
             let d = TokDir::with_template(&format!("{NEST}{tail}"));
             lens.push(d.render(RENDER_LIMIT).unwrap().len());
         }
@@ -330,12 +356,17 @@ fn long_conversations_fit_in_the_fuel() {
     let t = ChatTemplate::from_tokenizer(&tok).unwrap();
     let mut messages = vec![ChatMessage::system("You are helpful.")];
     for i in 0..2000 {
-        messages.push(ChatMessage::user(&format!("question {i} {}", "word ".repeat(50))));
+        messages.push(ChatMessage::user(&format!(
+            "question {i} {}",
+            "word ".repeat(50)
+        )));
         messages.push(ChatMessage::assistant(&format!("answer {i}")));
     }
     let tools: Vec<_> = (0..50)
-        .map(|i| json!({"type": "function", "function": {"name": format!("tool{i}"),
-            "description": "d".repeat(500), "parameters": {"type": "object"}}}))
+        .map(|i| {
+            json!({"type": "function", "function": {"name": format!("tool{i}"),
+            "description": "d".repeat(500), "parameters": {"type": "object"}}})
+        })
         .collect();
     let documents: Vec<_> = (0..20)
         .map(|i| json!({"doc_id": i, "title": "t", "text": "lorem ipsum ".repeat(2000)}))
@@ -371,10 +402,9 @@ fn tokenizer_config_must_be_an_object() {
 fn reference_conversations_render_unchanged() {
     let tok = Tokenizer::load(&fixtures_dir().join("moe_nope"), None).unwrap();
     let t = ChatTemplate::from_tokenizer(&tok).unwrap();
-    let reference: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(fixtures_dir().join("chat_template.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures_dir().join("chat_template.json")).unwrap())
+            .unwrap();
     let list = |v: &serde_json::Value| v.as_array().cloned();
     // Without serde_json's `preserve_order` (not enabled in this workspace) parsing the
     // reference file sorts object keys, which changes `tojson` of tools, documents and tool

@@ -324,7 +324,9 @@ fn tojson(
             if width > MAX_TOJSON_INDENT {
                 return Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
-                    format!("tojson: indent of {width} characters exceeds the limit of {MAX_TOJSON_INDENT}"),
+                    format!(
+                        "tojson: indent of {width} characters exceeds the limit of {MAX_TOJSON_INDENT}"
+                    ),
                 ));
             }
             Some(v.as_str().map_or_else(|| " ".repeat(width), str::to_string))
