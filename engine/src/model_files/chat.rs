@@ -107,6 +107,91 @@ pub const TEMPLATE_FUEL: u64 = 1_000_000;
 /// touched by such templates.
 const RENDER_STACK_BYTES: usize = 256 << 20;
 
+/// Most bytes a render may write: 8 MiB, about 2 million tokens of prompt. minijinja charges
+/// fuel for output only after a whole `{{ … }}` is written, and a lazily repeated list
+/// (`(range(100000) | list) * 1000`) or a list sharing its items costs almost no fuel to build
+/// but gigabytes to print, so the output itself is capped.
+const MAX_PROMPT_BYTES: usize = 8 << 20;
+
+/// Prints `{{ … }}` values like minijinja does, after checking that printing a container stays
+/// within [`MAX_PROMPT_BYTES`]: minijinja keeps iterating a container after the output refused
+/// a write, and a lazily repeated list has up to 10^8 items.
+fn bounded_formatter(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &Value,
+) -> std::result::Result<(), minijinja::Error> {
+    let mut budget = MAX_PROMPT_BYTES;
+    if value.as_object().is_some() && !fits_printed(value, &mut budget) {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "printing this value would exceed the prompt limit of {MAX_PROMPT_BYTES} bytes"
+            ),
+        ));
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// Takes from `budget` what printing `v` writes at least (a string its quoted length, any other
+/// scalar one byte, a container two per item for the separators, shared items each time they
+/// appear); false once it runs out. It stops there, so it visits at most `budget / 2` items.
+fn fits_printed(v: &Value, budget: &mut usize) -> bool {
+    use minijinja::value::ObjectRepr;
+    let Some(obj) = v.as_object() else {
+        let cost = v.as_str().map_or(1, |s| s.len() + 2);
+        return match budget.checked_sub(cost) {
+            Some(left) => {
+                *budget = left;
+                true
+            }
+            None => false,
+        };
+    };
+    let repr = obj.repr();
+    // Objects without a length are printed without being iterated.
+    let len = match (repr, obj.enumerator_len()) {
+        (ObjectRepr::Seq | ObjectRepr::Iterable | ObjectRepr::Map, Some(len)) => len,
+        _ => return fits_printed(&Value::from(()), budget),
+    };
+    match budget.checked_sub(len.saturating_mul(2).saturating_add(2)) {
+        Some(left) => *budget = left,
+        None => return false,
+    }
+    if repr == ObjectRepr::Map {
+        obj.try_iter_pairs()
+            .into_iter()
+            .flatten()
+            .all(|(k, v)| fits_printed(&k, budget) && fits_printed(&v, budget))
+    } else {
+        obj.try_iter()
+            .into_iter()
+            .flatten()
+            .all(|item| fits_printed(&item, budget))
+    }
+}
+
+/// The render target: refuses writes beyond [`MAX_PROMPT_BYTES`], which stops the render.
+#[derive(Default)]
+struct CappedOutput {
+    buf: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + bytes.len() > MAX_PROMPT_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("prompt too large"));
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A compiled chat template plus the special-token strings it receives.
 #[derive(Debug)]
 pub struct ChatTemplate {
@@ -129,6 +214,7 @@ impl ChatTemplate {
             .map_err(|e| template_err(file, &e))?;
         env.set_syntax(syntax);
         env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_formatter(bounded_formatter);
         // `{:#?}` of a deeply nested value is quadratic in its depth and is built before any
         // fuel is charged; transformers' sandbox has no `debug()` and templates never pprint.
         env.remove_filter("pprint");
@@ -216,7 +302,18 @@ impl ChatTemplate {
                 // The error is converted on this thread too: minijinja's carries the template's
                 // locals (debug info), whose drop may recurse as deeply as printing.
                 .spawn_scoped(scope, || {
-                    tmpl.render(ctx).map_err(|e| template_err(&self.file, &e))
+                    let mut out = CappedOutput::default();
+                    match tmpl.render_captured_to(ctx, &mut out) {
+                        Ok(_) => String::from_utf8(out.buf).map_err(|e| {
+                            Error::Template(format!("{}: chat_template: {e}", self.file.display()))
+                        }),
+                        Err(_) if out.overflowed => Err(Error::Template(format!(
+                            "{}: chat_template: the rendered prompt exceeds the limit of \
+                             {MAX_PROMPT_BYTES} bytes",
+                            self.file.display()
+                        ))),
+                        Err(e) => Err(template_err(&self.file, &e)),
+                    }
                 })
                 .map_err(|e| {
                     Error::Template(format!(
