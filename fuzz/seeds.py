@@ -92,6 +92,9 @@ def config_seeds():
     seeds["tiny-rope-auto"] = json.dumps(rope)
     seeds["python-literals"] = json.dumps(hybrid)[:-1] + ', "time_step_limit": [0.0, Infinity], "x": NaN, "y": -Infinity}'
     seeds["defaults-only"] = '{"model_type": "granitemoehybrid"}'
+    t5 = dict(hybrid, layer_types=["linear_attention", "full_attention", "linear_attention", "full_attention"],
+              time_step_limit=[0.0, {"__float__": "Infinity"}], rms_norm_eps={"__float__": "1e-5"})
+    seeds["transformers5-tags"] = json.dumps(t5)
     return seeds
 
 
@@ -121,6 +124,16 @@ def tokenizer_config_seeds():
         "loop-controls": "{% for m in messages %}{% if loop.index > 2 %}{% break %}{% endif %}{% if m.content is none %}{% continue %}{% endif %}{{ loop.index0 }}{{ m.content }}{% endfor %}",
         "syntax-error": "{% for m in messages %}{{ m.role }",
     }
+    # Hostile templates (see engine/tests/loader_regressions.rs): mutations of them probe the
+    # fuel, recursion and size limits.
+    small.update({
+        "hostile-loops": "{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}",
+        "hostile-expo": "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "hostile-deep": "{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% for j in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}{% endfor %}{{ ns.x }}",
+        "hostile-recursion": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        "hostile-indent": "{{ tools | tojson(indent=1000000000000) }}{{ tools | tojson(indent=' ' * 99999) }}",
+        "hostile-strings": "{% for i in range(100000) %}{{ 'x' * 90000000 }}{{ (range(100000) | list) * 1000 }}{% endfor %}",
+    })
     for name, t in small.items():
         seeds[name] = with_template(t)
     return seeds

@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use granite_engine::model_files::{LayerKind, ModelConfig, PositionEmbedding, expected_tensors, inspect};
+use granite_engine::model_files::{
+    LayerKind, ModelConfig, PositionEmbedding, expected_tensors, inspect,
+};
 use granite_fuzz::assert_names;
 use libfuzzer_sys::fuzz_target;
 
@@ -31,21 +33,34 @@ fuzz_target!(|data: &[u8]| {
         assert!((1..=cfg.num_local_experts).contains(&cfg.num_experts_per_tok));
     }
     if cfg.has_mamba() {
-        assert_eq!(Some(cfg.d_inner()), cfg.mamba_expand.checked_mul(cfg.hidden_size));
-        assert!(cfg.in_proj_rows() < usize::MAX / 4, "in_proj_rows saturated");
+        assert_eq!(
+            Some(cfg.d_inner()),
+            cfg.mamba_expand.checked_mul(cfg.hidden_size)
+        );
+        assert!(
+            cfg.in_proj_rows() < usize::MAX / 4,
+            "in_proj_rows saturated"
+        );
         assert_eq!(cfg.mamba_n_heads % cfg.mamba_n_groups, 0);
     }
     for v in [cfg.rms_norm_eps, cfg.logits_scaling] {
         assert!(v.is_finite() && v > 0.0);
     }
-    for v in [cfg.attention_multiplier, cfg.embedding_multiplier, cfg.residual_multiplier] {
+    for v in [
+        cfg.attention_multiplier,
+        cfg.embedding_multiplier,
+        cfg.residual_multiplier,
+    ] {
         assert!(v.is_finite() && v >= 0.0);
     }
     if let PositionEmbedding::Rope { theta } = cfg.position_embedding {
         assert!(theta.is_finite() && theta > 0.0);
     }
     if let Some((lo, hi)) = cfg.dt_clamp() {
-        assert!(lo.is_finite() && lo >= 0.0 && lo <= hi, "dt clamp ({lo}, {hi})");
+        assert!(
+            lo.is_finite() && lo >= 0.0 && lo <= hi,
+            "dt clamp ({lo}, {hi})"
+        );
         let _ = 1.0f32.clamp(lo, hi);
     }
 
@@ -54,13 +69,31 @@ fuzz_target!(|data: &[u8]| {
     for s in &specs {
         assert!(names.insert(s.name.as_str()), "duplicate tensor {}", s.name);
         let bytes = s.shape.iter().try_fold(4usize, |a, &d| a.checked_mul(d));
-        assert!(bytes.is_some(), "{} {:?}: f32 byte size overflows", s.name, s.shape);
-        assert!(s.shape.iter().all(|&d| d > 0), "{} {:?}: empty dim", s.name, s.shape);
+        assert!(
+            bytes.is_some(),
+            "{} {:?}: f32 byte size overflows",
+            s.name,
+            s.shape
+        );
+        assert!(
+            s.shape.iter().all(|&d| d > 0),
+            "{} {:?}: empty dim",
+            s.name,
+            s.shape
+        );
     }
     for (i, kind) in cfg.layer_types.iter().enumerate() {
-        let mixer = if *kind == LayerKind::Mamba { ".mamba." } else { ".self_attn." };
+        let mixer = if *kind == LayerKind::Mamba {
+            ".mamba."
+        } else {
+            ".self_attn."
+        };
         let prefix = format!("model.layers.{i}.");
-        assert!(specs.iter().any(|s| s.name.starts_with(&prefix) && s.name.contains(mixer)));
+        assert!(
+            specs
+                .iter()
+                .any(|s| s.name.starts_with(&prefix) && s.name.contains(mixer))
+        );
     }
 
     let contexts = [0, 1, 4096, 131072, cfg.max_position_embeddings as u64];

@@ -26,10 +26,16 @@ fuzz_target!(|data: &[u8]| {
             for t in order {
                 assert_eq!(t.start, pos, "tensor `{}` does not tile the data", t.name);
                 let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-                assert_eq!(numel.and_then(|n| n.checked_mul(t.dtype.size())), Some(t.len));
+                assert_eq!(
+                    numel.and_then(|n| n.checked_mul(t.dtype.size())),
+                    Some(t.len)
+                );
                 assert_eq!(t.numel(), numel.unwrap());
                 assert_eq!(f.data(t).len(), t.len, "data of `{}`", t.name);
-                assert!(std::ptr::eq(f.info(&t.name).unwrap(), f.info(&t.name).unwrap()));
+                assert!(std::ptr::eq(
+                    f.info(&t.name).unwrap(),
+                    f.info(&t.name).unwrap()
+                ));
                 pos += t.len;
             }
             assert_eq!(pos, data.len(), "accepted a file with trailing bytes");
@@ -39,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
             assert_names(b, "model.safetensors");
             assert_eq!(
                 a.to_string(),
-                b.to_string().replace(&file.display().to_string(), "model.safetensors"),
+                b.to_string()
+                    .replace(&file.display().to_string(), "model.safetensors"),
                 "parse and open give different errors"
             );
         }

@@ -29,13 +29,18 @@ fuzz_target!(|data: &[u8]| {
         Ok(w) => {
             // Only the two shards exist, and open_unchecked cross-checked the map.
             let json: serde_json::Value = serde_json::from_slice(data).expect("accepted bad JSON");
-            let map = json["weight_map"].as_object().expect("accepted without weight_map");
+            let map = json["weight_map"]
+                .as_object()
+                .expect("accepted without weight_map");
             for (name, shard) in map {
                 let t = w.get(name).expect("listed tensor not readable");
                 assert_eq!(t.file.file_name().unwrap().to_str(), shard.as_str());
                 assert_eq!(t.bytes.len(), t.numel() * t.dtype.size());
             }
-            assert!(w.files().all(|f| f.starts_with(dir)), "opened a file outside the folder");
+            assert!(
+                w.files().all(|f| f.starts_with(dir)),
+                "opened a file outside the folder"
+            );
             for info in w.infos() {
                 w.get(&info.name).expect("header entry not readable");
             }
@@ -47,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             let msg = e.to_string();
             // The index, a shard (or whatever file the index points at) in the model folder.
-            assert!(msg.contains(&dir.display().to_string()), "error names no file: {msg}");
+            assert!(
+                msg.contains(&dir.display().to_string()),
+                "error names no file: {msg}"
+            );
         }
     }
 });

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let dir = scratch_dir("tok");
-        write(&dir.join("tokenizer.json"), tiny_tokenizer_json().as_bytes());
+        write(
+            &dir.join("tokenizer.json"),
+            tiny_tokenizer_json().as_bytes(),
+        );
         dir
     });
     write(&dir.join("tokenizer_config.json"), data);
@@ -23,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(t) => t,
         Err(e) => return assert_names(&e, "tokenizer_config.json"),
     };
-    assert!(tok.is_eos(257), "<|end_of_text|> must always end generation");
+    assert!(
+        tok.is_eos(257),
+        "<|end_of_text|> must always end generation"
+    );
     let template = match ChatTemplate::from_tokenizer(&tok) {
         Ok(t) => t,
         Err(e) => return assert_names(&e, "tokenizer_config.json"),

@@ -15,7 +15,8 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
 
 /// Writes `bytes` to `path`, panicking (a harness failure, not a finding) if that fails.
 pub fn write(path: &Path, bytes: &[u8]) {
-    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("harness: write {}: {e}", path.display()));
+    std::fs::write(path, bytes)
+        .unwrap_or_else(|e| panic!("harness: write {}: {e}", path.display()));
 }
 
 /// Bytes per element of a safetensors dtype string (the ones the helpers write).
@@ -27,8 +28,11 @@ fn dtype_size(dtype: &str) -> usize {
     }
 }
 
-/// A well-formed safetensors file holding `tensors` (name, dtype, shape) with patterned data.
-pub fn safetensors_bytes(tensors: &[(&str, &str, &[usize])]) -> Vec<u8> {
+/// A tensor to write: name, safetensors dtype, shape.
+pub type TensorDef<'a> = (&'a str, &'a str, &'a [usize]);
+
+/// A well-formed safetensors file holding `tensors` with patterned data.
+pub fn safetensors_bytes(tensors: &[TensorDef]) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), json!({"format": "pt"}));
     let mut data = Vec::new();
@@ -59,14 +63,18 @@ pub const TINY_CONFIG: &str = r#"{"model_type": "granitemoehybrid", "vocab_size"
  "position_embedding_type": "rope", "rope_theta": 10000.0}"#;
 
 /// The shards of the tiny model as (file name, tensors). Every tensor TINY_CONFIG implies.
-pub const TINY_SHARDS: [(&str, &[(&str, &str, &[usize])]); 2] = [
+pub const TINY_SHARDS: [(&str, &[TensorDef]); 2] = [
     (
         "model-00001-of-00002.safetensors",
         &[
             ("model.embed_tokens.weight", "BF16", &[4, 2]),
             ("model.norm.weight", "BF16", &[2]),
             ("model.layers.0.input_layernorm.weight", "BF16", &[2]),
-            ("model.layers.0.post_attention_layernorm.weight", "BF16", &[2]),
+            (
+                "model.layers.0.post_attention_layernorm.weight",
+                "BF16",
+                &[2],
+            ),
             ("model.layers.0.self_attn.q_proj.weight", "BF16", &[2, 2]),
             ("model.layers.0.self_attn.k_proj.weight", "BF16", &[2, 2]),
         ],
@@ -76,8 +84,16 @@ pub const TINY_SHARDS: [(&str, &[(&str, &str, &[usize])]); 2] = [
         &[
             ("model.layers.0.self_attn.v_proj.weight", "BF16", &[2, 2]),
             ("model.layers.0.self_attn.o_proj.weight", "F32", &[2, 2]),
-            ("model.layers.0.shared_mlp.input_linear.weight", "F16", &[4, 2]),
-            ("model.layers.0.shared_mlp.output_linear.weight", "BF16", &[2, 2]),
+            (
+                "model.layers.0.shared_mlp.input_linear.weight",
+                "F16",
+                &[4, 2],
+            ),
+            (
+                "model.layers.0.shared_mlp.output_linear.weight",
+                "BF16",
+                &[2, 2],
+            ),
             ("model.layers.0.extra.weight", "U8", &[3]),
         ],
     ),
