@@ -69,12 +69,7 @@ fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 
 /// The safetensors header (JSON) and the data after it.
 fn read_st(dir: &Path) -> (serde_json::Map<String, serde_json::Value>, Vec<u8>) {
-    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    (
-        serde_json::from_slice(&bytes[8..8 + n]).unwrap(),
-        bytes[8 + n..].to_vec(),
-    )
+    read_st_path(&dir.join("model.safetensors"))
 }
 
 fn write_st(dir: &Path, header: &serde_json::Map<String, serde_json::Value>, data: &[u8]) {

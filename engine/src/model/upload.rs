@@ -105,10 +105,7 @@ impl<'a> Uploader<'a> {
 
     /// A small tensor kept in f32 (norm weights, conv taps, SSM vectors).
     pub fn vector(&mut self, name: &str, tag: MemTag) -> Result<Tensor> {
-        let v = self.weights.get(name)?;
-        let data = to_f32_vec(&v)?;
-        self.bar.inc(v.bytes.len() as u64);
-        self.report.bytes_read += v.bytes.len() as u64;
+        let data = self.host_f32(name)?;
         Tensor::from_f32(self.gpu, tag, &[data.len()], &data, name)
     }
 
