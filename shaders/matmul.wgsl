@@ -1,7 +1,12 @@
 // Tiled matrix product with f16 weights, for prefill:
 //   Y[t, row0 + n] = (accumulate ? Y : 0) + alpha * (Σ_k X[t, k] · W[n, k] + bias[row0 + n])
-// Tiles of 64 tokens × 64 rows, K in steps of 32; 256 invocations, each owns a 4×4 block of
-// outputs strided by 16 so neighbouring invocations touch neighbouring shared-memory words.
+// Tiles of 64 tokens × 64 rows, K in steps of 16; 64 invocations, each owns an 8×8 block of
+// outputs (tokens ty + 8i, rows tx + 8j). Both tiles are stored row-major with a pitch of 5
+// vec4 (one of padding) so that each read is a whole vec4 and the 8 rows read together fall
+// in different banks. Each step an invocation reads 16 vec4 from workgroup memory for 256
+// multiply-adds: operand loads, not arithmetic, bound small-tile products on most hardware
+// (and on CPU drivers every loaded vector costs a per-lane loop).
+// Weights are read as packed u32 pairs on every path (see matvec.wgsl).
 
 struct Params {
     rows: u32,        // rows (n) in this part
@@ -19,82 +24,80 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-#if F16
-@group(0) @binding(1) var<storage, read> w: array<vec4<f16>>;   // [rows, ld8 · 2] f16
-// Weights 8i .. 8i+7 of the matrix (in row-stride units of 8 halves).
-fn w8(i: u32) -> array<vec4<f32>, 2> {
-    return array<vec4<f32>, 2>(vec4<f32>(w[2u * i]), vec4<f32>(w[2u * i + 1u]));
-}
-#else
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // [rows, ld8] f16 packed in pairs
-fn w8(i: u32) -> array<vec4<f32>, 2> {
-    return unpack8(w[i]);
-}
-#endif
+#if X4
+// cols % 4 == 0 and x_off, x_stride multiples of 4: whole vec4 loads.
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;   // [T, x_stride / 4]
+#else
 @group(0) @binding(2) var<storage, read> x: array<f32>;         // [T, x_stride]
+#endif
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows] or unused
 
-const BM: u32 = 64u;  // tokens per tile
-const BN: u32 = 64u;  // weight rows per tile
-const BK: u32 = 32u;  // columns per step
+const BM: u32 = 64u;    // tokens per tile
+const BN: u32 = 64u;    // weight rows per tile
+const BK: u32 = 16u;    // columns per step
+const PITCH: u32 = 5u;  // vec4 per tile row: BK / 4 + 1 of padding
 
-var<workgroup> xs: array<f32, 2048>;  // [BK][BM]
-var<workgroup> ws: array<f32, 2048>;  // [BK][BN]
+var<workgroup> xs: array<vec4<f32>, 320>;  // [BM][PITCH]
+var<workgroup> ws: array<vec4<f32>, 320>;  // [BN][PITCH]
 
-@compute @workgroup_size(256)
+// Columns k .. k+3 of token t (zero past the last token or column).
+fn load_x4(t: u32, k: u32) -> vec4<f32> {
+    if (t >= p.n_tok || k >= p.cols) { return vec4<f32>(0.0); }
+    let base = p.x_off + t * p.x_stride + k;
+#if X4
+    return x[base / 4u];
+#else
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        if (k + i < p.cols) { v[i] = x[base + i]; }
+    }
+    return v;
+#endif
+}
+
+@compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let n0 = wid.x * BN;
     let t0 = wid.y * BM;
-    let tx = li % 16u;
-    let ty = li / 16u;
-    var acc: array<array<f32, 4>, 4>;
+    let tx = li % 8u;
+    let ty = li / 8u;
+    var acc: array<array<f32, 8>, 8>;
     for (var k0 = 0u; k0 < p.cols; k0 += BK) {
-        // X tile: invocation li loads 8 consecutive columns of one token.
-        let xt = li / 4u;
-        let xk = (li % 4u) * 8u;
-        for (var i = 0u; i < 8u; i++) {
-            let k = k0 + xk + i;
-            var v = 0.0;
-            if (t0 + xt < p.n_tok && k < p.cols) { v = x[p.x_off + (t0 + xt) * p.x_stride + k]; }
-            xs[(xk + i) * BM + xt] = v;
+        // X tile: 64 tokens × 4 vec4; consecutive invocations read consecutive 16 bytes.
+        for (var i = 0u; i < 4u; i++) {
+            let idx = li + 64u * i;
+            let tt = idx / 4u;
+            let kq = idx % 4u;
+            xs[tt * PITCH + kq] = load_x4(t0 + tt, k0 + kq * 4u);
         }
-        // W tile: 64 rows × 4 blocks of 8 halves; zero past the last row (columns are padded).
-        {
-            let wn = li / 4u;
-            let wk = (li % 4u) * 8u;
-            var lo = vec4<f32>(0.0);
-            var hi = vec4<f32>(0.0);
-            if (n0 + wn < p.rows && k0 + wk < p.ld8 * 8u) {
-                let q = w8((n0 + wn) * p.ld8 + (k0 + wk) / 8u);
-                lo = q[0];
-                hi = q[1];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                ws[(wk + i) * BN + wn] = lo[i];
-                ws[(wk + 4u + i) * BN + wn] = hi[i];
-            }
+        // W tile: 64 rows × 2 blocks of 8 halves; zero past the last row (columns are padded).
+        for (var i = 0u; i < 2u; i++) {
+            let idx = li + 64u * i;
+            let nn = idx / 2u;
+            let h = idx % 2u;
+            var q = vec4<u32>(0u);
+            if (n0 + nn < p.rows && k0 / 8u + h < p.ld8) { q = w[(n0 + nn) * p.ld8 + k0 / 8u + h]; }
+            let v = unpack8(q);
+            ws[nn * PITCH + 2u * h] = v[0];
+            ws[nn * PITCH + 2u * h + 1u] = v[1];
         }
         workgroupBarrier();
-        for (var k = 0u; k < BK; k++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = xs[k * BM + ty + 16u * i];
-                b[i] = ws[k * BN + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] += a[i] * b[j];
-                }
+        for (var kq = 0u; kq < 4u; kq++) {
+            var a: array<vec4<f32>, 8>;
+            for (var i = 0u; i < 8u; i++) { a[i] = xs[(ty + 8u * i) * PITCH + kq]; }
+            for (var j = 0u; j < 8u; j++) {
+                let b = ws[(tx + 8u * j) * PITCH + kq];
+                for (var i = 0u; i < 8u; i++) { acc[i][j] += dot(a[i], b); }
             }
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let t = t0 + ty + 16u * i;
-        for (var j = 0u; j < 4u; j++) {
-            let n = n0 + tx + 16u * j;
+    for (var i = 0u; i < 8u; i++) {
+        let t = t0 + ty + 8u * i;
+        for (var j = 0u; j < 8u; j++) {
+            let n = n0 + tx + 8u * j;
             if (t < p.n_tok && n < p.rows) {
                 let row = p.row0 + n;
                 var v = acc[i][j];

@@ -1,7 +1,12 @@
 // Matrix-vector product with f16 weights, for decode (one token per grid row z):
 //   y[t, row0 + r] = (accumulate ? y[t, row0 + r] : 0) + alpha * (Σ_c W[r, c] · x[t, c] + bias[row0 + r])
-// One part of a row-split matrix per dispatch. TPR invocations share a row: each reads 8 weights
-// (16 bytes) per step, consecutive invocations read consecutive 16-byte blocks.
+// One part of a row-split matrix per dispatch. TPR invocations share a group of ROWS rows: each
+// step an invocation reads 8 activations once and 8 weights (16 bytes) of each of its rows, so
+// every activation load feeds ROWS × 8 multiply-adds. Consecutive invocations read consecutive
+// 16-byte blocks of a row.
+// Weights are always read as packed u32 pairs, even where f16 is available: one 16-byte load
+// per 8 weights is the widest load on every backend, and on CPU Vulkan drivers (lavapipe) each
+// loaded component costs the same whatever its width, so f16 loads halve the bandwidth there.
 
 struct Params {
     rows: u32,        // rows in this part
@@ -19,18 +24,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-#if F16
-@group(0) @binding(1) var<storage, read> w: array<vec4<f16>>;   // [rows, ld8 · 2] f16
-// Weights 8i .. 8i+7 of the matrix (in row-stride units of 8 halves).
-fn w8(i: u32) -> array<vec4<f32>, 2> {
-    return array<vec4<f32>, 2>(vec4<f32>(w[2u * i]), vec4<f32>(w[2u * i + 1u]));
-}
-#else
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // [rows, ld8] f16 packed in pairs
-fn w8(i: u32) -> array<vec4<f32>, 2> {
-    return unpack8(w[i]);
-}
-#endif
 #if X4
 // cols % 8 == 0 and x_off, x_stride multiples of 4: whole vec4 loads, no tail.
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;   // [T, x_stride / 4]
@@ -40,14 +34,15 @@ fn w8(i: u32) -> array<vec4<f32>, 2> {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
+const ROWS: u32 = 4u;
 #if SUBGROUPS
 const TPR: u32 = SUBGROUP_SIZE;
 #else
 const TPR: u32 = 32u;
-var<workgroup> red: array<f32, WG>;
+var<workgroup> red: array<vec4<f32>, WG>;
 #endif
-const RPW: u32 = WG / TPR;
+const RPW: u32 = WG / TPR * ROWS;
 
 #if X4
 fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
@@ -70,7 +65,12 @@ fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
 }
 #endif
 
-@compute @workgroup_size(256)
+fn dot8(q: vec4<u32>, xv: array<vec4<f32>, 2>) -> f32 {
+    let wv = unpack8(q);
+    return dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
+}
+
+@compute @workgroup_size(64)
 fn matvec(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -88,15 +88,21 @@ fn matvec(
     let lane = li % TPR;
 #endif
     let t = wid.z;
-    let r = linear_wg(wid, nwg) * RPW + slot;
-    var acc = 0.0;
+    let r = linear_wg(wid, nwg) * RPW + slot * ROWS;
+    // Rows past the end read the last row again (no divergent branch in the loop) and are
+    // not written.
+    let last = p.rows - 1u;
+    let w0 = min(r, last) * p.ld8;
+    let w1 = min(r + 1u, last) * p.ld8;
+    let w2 = min(r + 2u, last) * p.ld8;
+    let w3 = min(r + 3u, last) * p.ld8;
+    let xbase = p.x_off + t * p.x_stride;
+    var acc = vec4<f32>(0.0);
     if (r < p.rows) {
-        let wbase = r * p.ld8;
-        let xbase = p.x_off + t * p.x_stride;
         for (var k = lane; k < p.ld8; k += TPR) {
             let xv = load_x8(xbase, k * 8u);
-            let wv = w8(wbase + k);
-            acc += dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
+            acc += vec4<f32>(dot8(w[w0 + k], xv), dot8(w[w1 + k], xv), dot8(w[w2 + k], xv),
+                             dot8(w[w3 + k], xv));
         }
     }
 #if SUBGROUPS
@@ -110,11 +116,14 @@ fn matvec(
     }
     acc = red[li];
 #endif
-    if (lane == 0u && r < p.rows) {
-        let row = p.row0 + r;
-        var v = acc;
-        if (p.has_bias == 1u) { v += bias[row]; }
-        let o = p.y_off + t * p.y_stride + row;
-        if (p.accumulate == 1u) { y[o] = y[o] + p.alpha * v; } else { y[o] = p.alpha * v; }
+    if (lane == 0u) {
+        for (var i = 0u; i < ROWS; i++) {
+            if (r + i >= p.rows) { break; }
+            let row = p.row0 + r + i;
+            var v = acc[i];
+            if (p.has_bias == 1u) { v += bias[row]; }
+            let o = p.y_off + t * p.y_stride + row;
+            if (p.accumulate == 1u) { y[o] = y[o] + p.alpha * v; } else { y[o] = p.alpha * v; }
+        }
     }
 }

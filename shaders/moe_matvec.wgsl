@@ -30,17 +30,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-#if F16
-@group(0) @binding(1) var<storage, read> w: array<vec4<f16>>;
-fn w8(i: u32) -> array<vec4<f32>, 2> {
-    return array<vec4<f32>, 2>(vec4<f32>(w[2u * i]), vec4<f32>(w[2u * i + 1u]));
-}
-#else
+// Packed u32 pairs on every path: the widest load per byte (see matvec.wgsl).
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 fn w8(i: u32) -> array<vec4<f32>, 2> {
     return unpack8(w[i]);
 }
-#endif
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> ids: array<u32>;        // [T·k] chosen experts
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // [T·k, y_stride]

@@ -145,7 +145,7 @@ impl Gpu {
 
         let fixed_subgroup = info.subgroup_min_size == info.subgroup_max_size
             && info.subgroup_min_size.is_power_of_two()
-            && (4..=128).contains(&info.subgroup_min_size);
+            && (4..=64).contains(&info.subgroup_min_size);
         let paths = KernelPaths {
             f16: features.contains(wgpu::Features::SHADER_F16) && !opts.no_f16,
             subgroups: features.contains(wgpu::Features::SUBGROUP)

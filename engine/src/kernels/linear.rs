@@ -43,6 +43,9 @@ impl Default for Epilogue<'_> {
 
 /// Tokens at or below this go through the matrix-vector kernel.
 const MATVEC_MAX_TOKENS: usize = 2;
+/// Invocations per matvec workgroup and rows each group of invocations owns (matvec.wgsl).
+const MATVEC_WG: u32 = 64;
+const MATVEC_ROWS: u32 = 4;
 
 /// Reads `w.cols` floats from each of `n_tok` rows of `x`; writes `w.rows` floats into each row
 /// of `y` (overwriting, or adding with `ep.accumulate`).
@@ -79,15 +82,17 @@ pub fn linear(
     let mut variant = gpu.variant(name, &[]);
     // Whole-vec4 reads of x when every row starts 16-byte aligned and has no tail.
     let x4 = w.cols.is_multiple_of(8) && x.offset.is_multiple_of(4) && x.stride.is_multiple_of(4);
-    if matvec && x4 {
+    if x4 {
         variant.flags.insert("X4");
     }
     let pipeline = gpu.pipeline(&variant, name)?;
-    let rows_per_wg = if gpu.paths.subgroups {
-        256 / gpu.paths.subgroup_size
+    // Must match matvec.wgsl: MATVEC_WG invocations, TPR of them per group of MATVEC_ROWS rows.
+    let tpr = if gpu.paths.subgroups {
+        gpu.paths.subgroup_size
     } else {
-        8
+        32
     };
+    let rows_per_wg = MATVEC_ROWS * (MATVEC_WG / tpr).max(1);
     for part in &w.parts {
         let params = Params {
             rows: part.rows as u32,
