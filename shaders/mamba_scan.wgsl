@@ -29,12 +29,27 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+#if V4
+// d_state, d_inner (hence conv_dim and the B / C offsets) multiples of 4: 4 state columns per
+// load. Fewer, wider loads matter most on CPU drivers, where each loaded vector is a loop.
+@group(0) @binding(1) var<storage, read> xa: array<vec4<f32>>;     // [rows, conv_dim / 4]
+fn xa1(i: u32) -> f32 { return xa[i / 4u][i % 4u]; }
+fn xa4(i: u32) -> vec4<f32> { return xa[i / 4u]; }
+#else
 @group(0) @binding(1) var<storage, read> xa: array<f32>;           // [rows, conv_dim] post-conv x | B | C
+fn xa1(i: u32) -> f32 { return xa[i]; }
+#endif
 @group(0) @binding(2) var<storage, read> dtsrc: array<f32>;        // in_proj output rows (dt_raw part)
 @group(0) @binding(3) var<storage, read> dt_bias: array<f32>;      // [nH]
 @group(0) @binding(4) var<storage, read> a_neg: array<f32>;        // [nH] A = −exp(A_log)
 @group(0) @binding(5) var<storage, read> d_skip: array<f32>;       // [nH]
+#if V4
+@group(0) @binding(6) var<storage, read_write> state: array<vec4<f32>>;  // [slots, nH, P, N / 4]
+const W: u32 = 4u;      // state columns per element of `st`
+#else
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;  // [slots, nH, P, N]
+const W: u32 = 1u;
+#endif
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;      // [rows, y_stride]
 @group(0) @binding(8) var<storage, read> slots: array<u32>;        // [n_seq] when use_slots
 
@@ -47,7 +62,7 @@ const TPR: u32 = 32u;
 var<workgroup> red: array<f32, WG>;
 #endif
 const RPW: u32 = WG / TPR;
-const NPT: u32 = MAX_N / TPR;   // state values per invocation (upper bound)
+const NPT: u32 = MAX_N / (TPR * W);   // elements of `st` per invocation (upper bound)
 
 fn softplus(v: f32) -> f32 {
     return select(log(1.0 + exp(v)), v, v > 20.0);
@@ -83,10 +98,15 @@ fn ssm_scan(
     if (p.use_slots == 1u) { slot = slots[s]; }
     let sbase = (slot * hp_total + hp) * p.d_state;
 
+#if V4
+    var st: array<vec4<f32>, NPT>;
+#else
     var st: array<f32, NPT>;
+#endif
+    // Element k of `st` holds state columns W·(lane + k·TPR) ..+W.
     for (var k = 0u; k < NPT; k++) {
-        let n = lane + k * TPR;
-        if (n < p.d_state) { st[k] = state[sbase + n]; } else { st[k] = 0.0; }
+        let n = (lane + k * TPR) * W;
+        if (n < p.d_state) { st[k] = state[(sbase + n) / W]; }
     }
     let a = a_neg[h];
     let dsk = d_skip[h];
@@ -99,14 +119,19 @@ fn ssm_scan(
         if (p.has_limit == 1u) { dt = clamp(dt, p.lim_lo, p.lim_hi); }
         let decay = exp(dt * a);
         let xb = row * p.conv_dim;
-        let xv = xa[xb + hp];
+        let xv = xa1(xb + hp);
         let dx = dt * xv;
         var acc = 0.0;
         for (var k = 0u; k < NPT; k++) {
-            let n = lane + k * TPR;
+            let n = (lane + k * TPR) * W;
             if (n < p.d_state) {
+#if V4
+                st[k] = st[k] * decay + dx * xa4(xb + b_off + n);
+                acc += dot(st[k], xa4(xb + c_off + n));
+#else
                 st[k] = st[k] * decay + dx * xa[xb + b_off + n];
                 acc += st[k] * xa[xb + c_off + n];
+#endif
             }
         }
 #if SUBGROUPS
@@ -126,8 +151,8 @@ fn ssm_scan(
     }
     if (valid) {
         for (var k = 0u; k < NPT; k++) {
-            let n = lane + k * TPR;
-            if (n < p.d_state) { state[sbase + n] = st[k]; }
+            let n = (lane + k * TPR) * W;
+            if (n < p.d_state) { state[(sbase + n) / W] = st[k]; }
         }
     }
 }

@@ -324,6 +324,8 @@ fn ssm_sequential_scan_matches_cpu() {
             (4, 16, 16, 2, 9, true),
             (6, 8, 33, 3, 20, false),
             (2, 3, 256, 1, 5, false),
+            // d_state and d_inner multiples of 4: the vec4 kernel, at the largest d_state.
+            (2, 4, 256, 1, 5, false),
         ]
         .iter()
         .enumerate()

@@ -92,7 +92,9 @@ fn launch(
         lim_hi,
     };
     let gpu = rec.gpu();
-    let v = variant(gpu, "mamba_scan", true, &[]);
+    // Whole-vec4 state and B / C reads when every offset is a multiple of 4.
+    let v4 = dims.d_state.is_multiple_of(4) && dims.d_inner().is_multiple_of(4);
+    let v = variant(gpu, "mamba_scan", true, if v4 { &["V4"] } else { &[] });
     let tpr = if gpu.paths.subgroups {
         gpu.paths.subgroup_size
     } else {
