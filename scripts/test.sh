@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# Linking ~25 test binaries needs a few GB; a full disk shows up as a linker "Bus error".
+echo "disk free for target/: $(df -h . | awk 'NR == 2 {print $4}')" >&2
 if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
   export XDG_RUNTIME_DIR="$(mktemp -d)"
 fi
