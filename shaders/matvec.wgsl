@@ -39,7 +39,8 @@ const ROWS: u32 = 4u;
 #if SUBGROUPS
 const TPR: u32 = SUBGROUP_SIZE;
 #else
-const TPR: u32 = 32u;
+// 8 lanes × 16 bytes = 128 contiguous bytes per row per step; 3 reduction rounds.
+const TPR: u32 = 8u;
 var<workgroup> red: array<vec4<f32>, WG>;
 #endif
 const RPW: u32 = WG / TPR * ROWS;

@@ -6,7 +6,8 @@
 //   GLU = 0 (output_linear, W2_e = rows × cols per expert):
 //     y[s, r] = W2_e[r] · x_s                                          x_s = x row of slot s
 // The gate-weighted sum over slots happens later (moe_combine), in a fixed order.
-// TPR invocations share an output row, reading 8 weights (16 bytes) per step, as in matvec.wgsl.
+// TPR invocations share a group of ROWS output rows, reading 8 weights (16 bytes) of each per step,
+// as in matvec.wgsl: one activation load feeds ROWS (GLU: 2·ROWS) weight rows.
 
 #if GLU
 const GLU: u32 = 1u;
@@ -35,19 +36,31 @@ struct Params {
 fn w8(i: u32) -> array<vec4<f32>, 2> {
     return unpack8(w[i]);
 }
+#if X4
+// cols % 8 == 0 and x_off, x_stride multiples of 4: whole vec4 loads, no tail.
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+#else
 @group(0) @binding(2) var<storage, read> x: array<f32>;
+#endif
 @group(0) @binding(3) var<storage, read> ids: array<u32>;        // [T·k] chosen experts
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // [T·k, y_stride]
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
+const ROWS: u32 = 4u;
 #if SUBGROUPS
 const TPR: u32 = SUBGROUP_SIZE;
 #else
-const TPR: u32 = 32u;
-var<workgroup> red: array<vec2<f32>, WG>;
+const TPR: u32 = 8u;
+var<workgroup> red: array<array<vec4<f32>, 2>, WG>;
 #endif
-const RPW: u32 = WG / TPR;
+const RPW: u32 = WG / TPR * ROWS;
 
+#if X4
+fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    let i = (base + c) / 4u;
+    return array<vec4<f32>, 2>(x[i], x[i + 1u]);
+}
+#else
 fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
     if (c + 8u <= p.cols) {
         return array<vec4<f32>, 2>(
@@ -60,8 +73,19 @@ fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
     }
     return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
 }
+#endif
 
-@compute @workgroup_size(256)
+fn dot8(i: u32, xv: array<vec4<f32>, 2>) -> f32 {
+    let a = w8(i);
+    return dot(a[0], xv[0]) + dot(a[1], xv[1]);
+}
+
+// Products of the 4 weight rows starting at wr (in units of 8 halves) with x, column block k.
+fn dot8x4(wr: vec4<u32>, k: u32, xv: array<vec4<f32>, 2>) -> vec4<f32> {
+    return vec4<f32>(dot8(wr.x + k, xv), dot8(wr.y + k, xv), dot8(wr.z + k, xv), dot8(wr.w + k, xv));
+}
+
+@compute @workgroup_size(64)
 fn moe_matvec(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -79,41 +103,50 @@ fn moe_matvec(
     let lane = li % TPR;
 #endif
     let s = wid.z;                      // (token, slot) pair
-    let r = linear_wg(wid, nwg) * RPW + slot;
+    let r = linear_wg(wid, nwg) * RPW + slot * ROWS;
     let e = ids[s];
     let live = r < p.rows && e >= p.e0 && e < p.e1;
-    var acc = vec2<f32>(0.0);
+    // acc[0]: the 4 rows' products (gate rows for GLU), acc[1]: the up rows.
+    var acc = array<vec4<f32>, 2>();
     if (live) {
+        // Rows past the expert's last read its last row again (no divergent branch in the
+        // loop) and are not written.
         let per_expert = p.rows * (1u + GLU);
-        let wg = ((e - p.e0) * per_expert + r) * p.ld8;
-        let wu = wg + p.rows * p.ld8;
+        let base = (e - p.e0) * per_expert;
+        let last = p.rows - 1u;
+        let rg = vec4<u32>(base) + min(vec4<u32>(r) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
+        let wg = rg * p.ld8;
+        let wu = (rg + p.rows) * p.ld8;
         var xrow = s;
         if (GLU == 1u) { xrow = s / p.top_k; }
         let xbase = p.x_off + xrow * p.x_stride;
         for (var k = lane; k < p.ld8; k += TPR) {
             let xv = load_x8(xbase, k * 8u);
-            let a = w8(wg + k);
-            acc.x += dot(a[0], xv[0]) + dot(a[1], xv[1]);
-            if (GLU == 1u) {
-                let b = w8(wu + k);
-                acc.y += dot(b[0], xv[0]) + dot(b[1], xv[1]);
-            }
+            acc[0] += dot8x4(wg, k, xv);
+            if (GLU == 1u) { acc[1] += dot8x4(wu, k, xv); }
         }
     }
 #if SUBGROUPS
-    acc = subgroupAdd(acc);
+    acc[0] = subgroupAdd(acc[0]);
+    acc[1] = subgroupAdd(acc[1]);
 #else
     red[li] = acc;
     workgroupBarrier();
     for (var h = TPR / 2u; h > 0u; h >>= 1u) {
-        if (lane < h) { red[li] += red[li + h]; }
+        if (lane < h) {
+            red[li][0] += red[li + h][0];
+            red[li][1] += red[li + h][1];
+        }
         workgroupBarrier();
     }
     acc = red[li];
 #endif
     if (lane == 0u && live) {
-        var v = acc.x;
-        if (GLU == 1u) { v = silu(acc.x) * acc.y; }
-        y[s * p.y_stride + r] = v;
+        for (var i = 0u; i < ROWS; i++) {
+            if (r + i >= p.rows) { break; }
+            var v = acc[0][i];
+            if (GLU == 1u) { v = silu(acc[0][i]) * acc[1][i]; }
+            y[s * p.y_stride + r + i] = v;
+        }
     }
 }

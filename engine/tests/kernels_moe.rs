@@ -145,6 +145,8 @@ const SIZES: &[(usize, usize, usize, usize)] = &[
     (9, 3, 70, 40),
     (4, 3, 45, 24),
     (3, 3, 64, 32),
+    // Fewer expert rows than a matvec row group; H a multiple of 8 (whole-vec4 x reads).
+    (2, 2, 16, 3),
 ];
 
 /// Both paths against the reference at each T, and prefill == decode.

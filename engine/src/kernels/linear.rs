@@ -90,7 +90,7 @@ pub fn linear(
     let tpr = if gpu.paths.subgroups {
         gpu.paths.subgroup_size
     } else {
-        32
+        8
     };
     let rows_per_wg = MATVEC_ROWS * (MATVEC_WG / tpr).max(1);
     for part in &w.parts {

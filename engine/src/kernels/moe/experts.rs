@@ -25,10 +25,14 @@ fn expert_pipeline(
     gpu: &Gpu,
     shader: &'static str,
     glu: bool,
+    x4: bool,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut variant = gpu.variant(shader, &[]);
     if glu {
         variant.flags.insert("GLU");
+    }
+    if x4 {
+        variant.flags.insert("X4");
     }
     gpu.pipeline(&variant, shader)
 }
@@ -73,13 +77,18 @@ pub(super) fn experts_decode(
     let down_rest = [d.top_k, d.inter, 0, d.hidden];
     for (pass, rest) in [(up, up_rest), (down, down_rest)] {
         let gpu = rec.gpu();
-        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu)?;
+        // Whole-vec4 activation reads when every x row starts 16-byte aligned with no tail.
+        let (x_stride, x_off) = (rest[1], rest[2]);
+        let x4 =
+            pass.m.cols.is_multiple_of(8) && x_stride.is_multiple_of(4) && x_off.is_multiple_of(4);
+        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, x4)?;
+        // Must match moe_matvec.wgsl: 64 invocations, TPR per group of 4 rows.
         let tpr = if gpu.paths.subgroups {
             gpu.paths.subgroup_size
         } else {
-            32
+            8
         };
-        let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(256 / tpr));
+        let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(4 * (64 / tpr).max(1)));
         for part in &pass.m.parts {
             let params = ExpertParams {
                 rows: pass.rows,
@@ -157,7 +166,7 @@ pub(super) fn experts_prefill(
     };
     let down_x = (d.inter, 0, d.hidden);
     for (pass, (x_stride, x_off, y_stride)) in [(up, up_x), (down, down_x)] {
-        let pipeline = expert_pipeline(gpu, "moe_mm", pass.glu)?;
+        let pipeline = expert_pipeline(gpu, "moe_mm", pass.glu, false)?;
         let gx = pass.rows.div_ceil(BN as u32);
         for part in &pass.m.parts {
             let e0 = part.row0 / pass.per_expert;
