@@ -51,6 +51,8 @@ pub struct Gpu {
     pub memory: Arc<MemoryTracker>,
     pub(crate) pipelines: PipelineCache,
     lost: Arc<std::sync::Mutex<Option<String>>>,
+    /// Bytes passed to `write` since the last flush (see [`Gpu::write`]).
+    pub(crate) unflushed: std::sync::atomic::AtomicU64,
 }
 
 pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -179,6 +181,7 @@ impl Gpu {
             memory: Arc::new(MemoryTracker::default()),
             pipelines,
             lost,
+            unflushed: Default::default(),
         }))
     }
 

@@ -5,6 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Gpu;
+
+/// Staged upload bytes after which [`Gpu::write`] flushes the queue (small in unit tests, so
+/// that they cross flushes).
+const FLUSH_BYTES: u64 = if cfg!(test) { 1 << 20 } else { 256 << 20 };
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -192,6 +196,10 @@ impl Gpu {
     }
 
     /// Writes host bytes at `offset`; pads the tail to a multiple of 4 as wgpu requires.
+    ///
+    /// wgpu keeps every written byte in a host-side staging buffer until the next submission,
+    /// so streaming a model through here would hold all of it in host memory twice over (once
+    /// staged, once in the driver). Every [`FLUSH_BYTES`] the queue is submitted and drained.
     pub fn write(&self, buf: &GpuBuffer, offset: u64, bytes: &[u8]) {
         if bytes.len().is_multiple_of(4) {
             self.queue.write_buffer(buf.raw(), offset, bytes);
@@ -199,6 +207,15 @@ impl Gpu {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len().div_ceil(4) * 4, 0);
             self.queue.write_buffer(buf.raw(), offset, &padded);
+        }
+        let pending = self
+            .unflushed
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if pending + bytes.len() as u64 >= FLUSH_BYTES {
+            self.unflushed.store(0, Ordering::Relaxed);
+            self.queue.submit(std::iter::empty());
+            // A failed wait shows up as a lost device at the next `Gpu::wait`.
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
         }
     }
 
@@ -238,5 +255,26 @@ impl Gpu {
         let sz = std::mem::size_of::<T>() as u64;
         let bytes = self.read_bytes(buf, offset_elems * sz, n as u64 * sz)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_across_queue_flushes_land() {
+        crate::testing::for_each_path(|path, gpu| {
+            let chunk = 600 << 10; // bytes; five chunks cross the 1 MiB test threshold twice
+            let data: Vec<u32> = (0..5 * chunk as u32 / 4).collect();
+            let buf = gpu.alloc(MemTag::Scratch, 5 * chunk, "flush test").unwrap();
+            for (i, part) in data.chunks(chunk as usize / 4).enumerate() {
+                gpu.write(&buf, i as u64 * chunk, bytemuck::cast_slice(part));
+                let pending = gpu.unflushed.load(Ordering::Relaxed);
+                assert!(pending < FLUSH_BYTES, "{path}: {pending} bytes left staged");
+            }
+            let back: Vec<u32> = gpu.read(&buf, 0, data.len()).unwrap();
+            assert!(back == data, "{path}: data lost across flushes");
+        });
     }
 }

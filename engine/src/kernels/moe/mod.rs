@@ -129,7 +129,8 @@ impl MoeWeights {
 /// Which expert path `moe_forward` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum MoePath {
-    /// Decode up to [`DECODE_MAX_TOKENS`] tokens, prefill above.
+    /// Decode up to [`DECODE_MAX_TOKENS`] tokens (on CPU adapters also while the experts
+    /// average few tokens each), prefill above.
     #[default]
     Auto,
     Decode,
@@ -157,6 +158,15 @@ impl Default for MoeOptions {
 /// Token counts up to this take the decode path: each (token, slot) reads its expert's weights
 /// once, which beats the tiled product while few tokens share an expert.
 pub const DECODE_MAX_TOKENS: usize = 4;
+/// On CPU adapters (arithmetic-bound, where a 64-position tile costs as much with 3 positions as
+/// with 64) the decode path also wins while experts average fewer positions than this.
+const CPU_DECODE_MAX_PER_EXPERT: usize = 16;
+
+fn few_per_expert(gpu: &crate::gpu::Gpu, n_assign: usize, n_experts: usize) -> bool {
+    gpu.info.device_type == wgpu::DeviceType::Cpu
+        && n_assign < CPU_DECODE_MAX_PER_EXPERT * n_experts
+}
+
 /// `moe_route` gives each invocation of its one workgroup one expert.
 pub const MAX_EXPERTS: usize = 256;
 /// Tokens per pass: bounds the per-(token, slot) scratch (`T·k·H` floats).
@@ -299,7 +309,9 @@ pub fn moe_forward(
         return Ok(());
     }
     let decode = match opts.path {
-        MoePath::Auto => n_tok <= DECODE_MAX_TOKENS,
+        MoePath::Auto => {
+            n_tok <= DECODE_MAX_TOKENS || few_per_expert(rec.gpu(), n_tok * d.top_k, d.n_experts)
+        }
         MoePath::Decode => true,
         MoePath::Prefill => false,
     };
