@@ -1,7 +1,8 @@
 // Tiled matrix product with f16 weights, for prefill:
 //   Y[t, row0 + n] = (accumulate ? Y : 0) + alpha * (Σ_k X[t, k] · W[n, k] + bias[row0 + n])
 // Tiles of 64 tokens × 64 rows, K in steps of 16; 64 invocations, each owns an 8×8 block of
-// outputs (tokens ty + 8i, rows tx + 8j). Both tiles are stored row-major with a pitch of 5
+// outputs (tokens ty + 8i, rows tx + 8j). SMALL (short prompts): tiles of 16 tokens, 2×8 per
+// invocation, so a 10-token prompt does not pay for 64. Both tiles are stored row-major with a pitch of 5
 // vec4 (one of padding) so that each read is a whole vec4 and the 8 rows read together fall
 // in different banks. Each step an invocation reads 16 vec4 from workgroup memory for 256
 // multiply-adds: operand loads, not arithmetic, bound small-tile products on most hardware
@@ -34,12 +35,17 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows] or unused
 
+#if SMALL
+const BM: u32 = 16u;    // tokens per tile
+#else
 const BM: u32 = 64u;    // tokens per tile
+#endif
+const MT: u32 = BM / 8u;  // tokens per invocation
 const BN: u32 = 64u;    // weight rows per tile
 const BK: u32 = 16u;    // columns per step
 const PITCH: u32 = 5u;  // vec4 per tile row: BK / 4 + 1 of padding
 
-var<workgroup> xs: array<vec4<f32>, 320>;  // [BM][PITCH]
+var<workgroup> xs: array<vec4<f32>, BM * PITCH>;  // [BM][PITCH]
 var<workgroup> ws: array<vec4<f32>, 320>;  // [BN][PITCH]
 
 // Columns k .. k+3 of token t (zero past the last token or column).
@@ -63,10 +69,10 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let t0 = wid.y * BM;
     let tx = li % 8u;
     let ty = li / 8u;
-    var acc: array<array<f32, 8>, 8>;
+    var acc: array<array<f32, 8>, MT>;
     for (var k0 = 0u; k0 < p.cols; k0 += BK) {
-        // X tile: 64 tokens × 4 vec4; consecutive invocations read consecutive 16 bytes.
-        for (var i = 0u; i < 4u; i++) {
+        // X tile: BM tokens × 4 vec4; consecutive invocations read consecutive 16 bytes.
+        for (var i = 0u; i < BM / 16u; i++) {
             let idx = li + 64u * i;
             let tt = idx / 4u;
             let kq = idx % 4u;
@@ -85,16 +91,16 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         }
         workgroupBarrier();
         for (var kq = 0u; kq < 4u; kq++) {
-            var a: array<vec4<f32>, 8>;
-            for (var i = 0u; i < 8u; i++) { a[i] = xs[(ty + 8u * i) * PITCH + kq]; }
+            var a: array<vec4<f32>, MT>;
+            for (var i = 0u; i < MT; i++) { a[i] = xs[(ty + 8u * i) * PITCH + kq]; }
             for (var j = 0u; j < 8u; j++) {
                 let b = ws[(tx + 8u * j) * PITCH + kq];
-                for (var i = 0u; i < 8u; i++) { acc[i][j] += dot(a[i], b); }
+                for (var i = 0u; i < MT; i++) { acc[i][j] += dot(a[i], b); }
             }
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 8u; i++) {
+    for (var i = 0u; i < MT; i++) {
         let t = t0 + ty + 8u * i;
         for (var j = 0u; j < 8u; j++) {
             let n = n0 + tx + 8u * j;

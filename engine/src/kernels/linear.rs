@@ -43,6 +43,8 @@ impl Default for Epilogue<'_> {
 
 /// Tokens at or below this go through the matrix-vector kernel.
 const MATVEC_MAX_TOKENS: usize = 2;
+/// Token counts up to this use matmul.wgsl's 16-token tiles (SMALL) instead of 64-token ones.
+const MATMUL_SMALL_TOKENS: usize = 16;
 /// Invocations per matvec workgroup and rows each group of invocations owns (matvec.wgsl).
 const MATVEC_WG: u32 = 64;
 const MATVEC_ROWS: u32 = 4;
@@ -85,6 +87,11 @@ pub fn linear(
     if x4 {
         variant.flags.insert("X4");
     }
+    let small = !matvec && n_tok <= MATMUL_SMALL_TOKENS;
+    if small {
+        variant.flags.insert("SMALL");
+    }
+    let tile_tokens = if small { 16 } else { 64 };
     let pipeline = gpu.pipeline(&variant, name)?;
     // Must match matvec.wgsl: MATVEC_WG invocations, TPR of them per group of MATVEC_ROWS rows.
     let tpr = if gpu.paths.subgroups {
@@ -122,7 +129,7 @@ pub fn linear(
         } else {
             [
                 (part.rows as u32).div_ceil(64),
-                (n_tok as u32).div_ceil(64),
+                (n_tok as u32).div_ceil(tile_tokens),
                 1,
             ]
         };
