@@ -4,6 +4,8 @@
 // step an invocation reads 8 activations once and 8 weights (16 bytes) of each of its rows, so
 // every activation load feeds ROWS × 8 multiply-adds. Consecutive invocations read consecutive
 // 16-byte blocks of a row.
+// GLU (gated decode MLP, W = [gate; up] with 2·rows rows in one part): the group also reads
+// the 4 up rows rows + r .. and writes silu(gate) · up, so no separate activation dispatch.
 // Weights are always read as packed u32 pairs, even where f16 is available: one 16-byte load
 // per 8 weights is the widest load on every backend, and on CPU Vulkan drivers (lavapipe) each
 // loaded component costs the same whatever its width, so f16 loads halve the bandwidth there.
@@ -66,6 +68,23 @@ fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
 }
 #endif
 
+// Sum of `v` over the TPR invocations of a row group.
+fn reduce(v: vec4<f32>, li: u32, lane: u32) -> vec4<f32> {
+#if SUBGROUPS
+    return subgroupAdd(v);
+#else
+    red[li] = v;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) { red[li] += red[li + s]; }
+        workgroupBarrier();
+    }
+    let total = red[li];
+    workgroupBarrier();   // `red` is reused by the next call
+    return total;
+#endif
+}
+
 fn dot8(q: vec4<u32>, xv: array<vec4<f32>, 2>) -> f32 {
     let wv = unpack8(q);
     return dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
@@ -99,23 +118,24 @@ fn matvec(
     let w3 = min(r + 3u, last) * p.ld8;
     let xbase = p.x_off + t * p.x_stride;
     var acc = vec4<f32>(0.0);
+#if GLU
+    let up = p.rows * p.ld8;
+    var acc_up = vec4<f32>(0.0);
+#endif
     if (r < p.rows) {
         for (var k = lane; k < p.ld8; k += TPR) {
             let xv = load_x8(xbase, k * 8u);
             acc += vec4<f32>(dot8(w[w0 + k], xv), dot8(w[w1 + k], xv), dot8(w[w2 + k], xv),
                              dot8(w[w3 + k], xv));
+#if GLU
+            acc_up += vec4<f32>(dot8(w[up + w0 + k], xv), dot8(w[up + w1 + k], xv),
+                                dot8(w[up + w2 + k], xv), dot8(w[up + w3 + k], xv));
+#endif
         }
     }
-#if SUBGROUPS
-    acc = subgroupAdd(acc);
-#else
-    red[li] = acc;
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) { red[li] += red[li + s]; }
-        workgroupBarrier();
-    }
-    acc = red[li];
+    acc = reduce(acc, li, lane);
+#if GLU
+    acc = acc / (1.0 + exp(-acc)) * reduce(acc_up, li, lane);
 #endif
     if (lane == 0u) {
         for (var i = 0u; i < ROWS; i++) {

@@ -2,6 +2,7 @@
 //! One token or two: the matrix-vector kernel (bandwidth-bound); more: the tiled product.
 use bytemuck::{Pod, Zeroable};
 
+use super::elementwise::swiglu;
 use super::ensure;
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Recorder, Rows, Tensor, grid};
@@ -59,6 +60,45 @@ pub fn linear(
     n_tok: usize,
     ep: Epilogue,
 ) -> Result<()> {
+    check_io(w, x, y, n_tok, w.rows)?;
+    if let Some(b) = ep.bias {
+        ensure(b.numel() >= w.rows, || {
+            format!("linear: bias has {} values, need {}", b.numel(), w.rows)
+        })?;
+    }
+    launch(rec, w, x, y, n_tok, ep, false)
+}
+
+/// The gated MLP input: `y[t, r] = silu(W[r]·x_t) · (W[I + r]·x_t)` for `r < I = w.rows / 2`
+/// (`W = [gate; up]`), into `y` `[n_tok, I]`. Decode-sized inputs with W in one binding run as
+/// one matrix-vector dispatch with the activation in its epilogue; otherwise the product goes
+/// through `tmp` (`[n_tok, 2I]`) and the activation kernel.
+pub fn linear_swiglu(
+    rec: &mut Recorder,
+    w: &F16Matrix,
+    x: Rows,
+    tmp: &Tensor,
+    y: &Tensor,
+    n_tok: usize,
+) -> Result<()> {
+    let width = w.rows / 2;
+    if n_tok <= MATVEC_MAX_TOKENS && w.parts.len() == 1 && w.rows.is_multiple_of(2) {
+        let y = y.rows(width, 0);
+        check_io(w, x, y, n_tok, width)?;
+        return launch(rec, w, x, y, n_tok, Epilogue::default(), true);
+    }
+    linear(
+        rec,
+        w,
+        x,
+        tmp.rows(2 * width, 0),
+        n_tok,
+        Epilogue::default(),
+    )?;
+    swiglu(rec, tmp, y, width, n_tok)
+}
+
+fn check_io(w: &F16Matrix, x: Rows, y: Rows, n_tok: usize, y_cols: usize) -> Result<()> {
     ensure(x.fits(n_tok, w.cols), || {
         let (n, s) = (x.t.numel(), x.stride);
         format!(
@@ -66,18 +106,22 @@ pub fn linear(
             w.cols
         )
     })?;
-    ensure(y.fits(n_tok, w.rows), || {
+    ensure(y.fits(n_tok, y_cols), || {
         let (n, s) = (y.t.numel(), y.stride);
-        format!(
-            "linear: y ({n} floats, stride {s}) too small for {n_tok}×{}",
-            w.rows
-        )
-    })?;
-    if let Some(b) = ep.bias {
-        ensure(b.numel() >= w.rows, || {
-            format!("linear: bias has {} values, need {}", b.numel(), w.rows)
-        })?;
-    }
+        format!("linear: y ({n} floats, stride {s}) too small for {n_tok}×{y_cols}")
+    })
+}
+
+/// One dispatch per part of `w`. `glu`: matvec only, `w` in one part, `rows / 2` outputs.
+fn launch(
+    rec: &mut Recorder,
+    w: &F16Matrix,
+    x: Rows,
+    y: Rows,
+    n_tok: usize,
+    ep: Epilogue,
+    glu: bool,
+) -> Result<()> {
     let gpu = rec.gpu();
     let matvec = n_tok <= MATVEC_MAX_TOKENS;
     let name = if matvec { "matvec" } else { "matmul" };
@@ -91,6 +135,9 @@ pub fn linear(
     if small {
         variant.flags.insert("SMALL");
     }
+    if glu {
+        variant.flags.insert("GLU");
+    }
     let tile_tokens = if small { 16 } else { 64 };
     let pipeline = gpu.pipeline(&variant, name)?;
     // Must match matvec.wgsl: MATVEC_WG invocations, TPR of them per group of MATVEC_ROWS rows.
@@ -101,8 +148,9 @@ pub fn linear(
     };
     let rows_per_wg = MATVEC_ROWS * (MATVEC_WG / tpr).max(1);
     for part in &w.parts {
+        let rows = if glu { part.rows / 2 } else { part.rows } as u32;
         let params = Params {
-            rows: part.rows as u32,
+            rows,
             cols: w.cols as u32,
             ld8: (w.ld / 8) as u32,
             row0: part.row0 as u32,
@@ -124,14 +172,10 @@ pub fn linear(
             bias,
         ];
         let groups = if matvec {
-            let [gx, gy, _] = grid(gpu, (part.rows as u32).div_ceil(rows_per_wg));
+            let [gx, gy, _] = grid(gpu, rows.div_ceil(rows_per_wg));
             [gx, gy, n_tok as u32]
         } else {
-            [
-                (part.rows as u32).div_ceil(64),
-                (n_tok as u32).div_ceil(tile_tokens),
-                1,
-            ]
+            [rows.div_ceil(64), (n_tok as u32).div_ceil(tile_tokens), 1]
         };
         rec.dispatch(&pipeline, "linear", &params, binds, groups);
     }

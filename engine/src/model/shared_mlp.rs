@@ -3,8 +3,7 @@
 //! gate rows first, then the up rows.
 use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder, Rows};
-use crate::kernels::elementwise::swiglu;
-use crate::kernels::linear::{Epilogue, linear};
+use crate::kernels::linear::{Epilogue, linear, linear_swiglu};
 
 use super::scratch::Scratch;
 use super::upload::Uploader;
@@ -45,16 +44,7 @@ impl SharedMlp {
         alpha: f32,
         s: &Scratch,
     ) -> Result<()> {
-        let s2 = 2 * self.width;
-        linear(
-            rec,
-            &self.input_linear,
-            v,
-            s.ffn_in.rows(s2, 0),
-            n_tok,
-            Epilogue::default(),
-        )?;
-        swiglu(rec, &s.ffn_in, &s.ffn_act, self.width, n_tok)?;
+        linear_swiglu(rec, &self.input_linear, v, &s.ffn_in, &s.ffn_act, n_tok)?;
         let ep = Epilogue {
             alpha,
             accumulate: true,
