@@ -138,6 +138,13 @@ fn launch(
     if glu {
         variant.flags.insert("GLU");
     }
+    // CPU adapters: 16×16 outputs per invocation (register spills are cheap there, loads not).
+    // Not through GL, whose shader compiler takes minutes over the unrolled 256 accumulators.
+    let cpu =
+        gpu.info.device_type == wgpu::DeviceType::Cpu && gpu.info.backend != wgpu::Backend::Gl;
+    if !matvec && !small && cpu {
+        variant.flags.insert("CPU");
+    }
     let tile_tokens = if small { 16 } else { 64 };
     let pipeline = gpu.pipeline(&variant, name)?;
     // Must match matvec.wgsl: MATVEC_WG invocations, TPR of them per group of MATVEC_ROWS rows.
