@@ -193,6 +193,13 @@ impl Gpu {
         self.check_lost()
     }
 
+    /// Whether kernels should use their CPU tiling (`CPU` variants: large per-invocation blocks,
+    /// since on a CPU driver every loaded vector is a loop and register spills are cheap). Not
+    /// through GL, whose shader compiler takes minutes over the unrolled accumulators.
+    pub fn cpu_tiles(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu && self.info.backend != wgpu::Backend::Gl
+    }
+
     pub fn check_lost(&self) -> Result<()> {
         match self.lost.lock().ok().and_then(|l| l.clone()) {
             Some(msg) => Err(Error::Gpu(format!("device lost: {msg}"))),

@@ -138,11 +138,7 @@ fn launch(
     if glu {
         variant.flags.insert("GLU");
     }
-    // CPU adapters: 16×16 outputs per invocation (register spills are cheap there, loads not).
-    // Not through GL, whose shader compiler takes minutes over the unrolled 256 accumulators.
-    let cpu =
-        gpu.info.device_type == wgpu::DeviceType::Cpu && gpu.info.backend != wgpu::Backend::Gl;
-    if !matvec && !small && cpu {
+    if !matvec && !small && gpu.cpu_tiles() {
         variant.flags.insert("CPU");
     }
     let tile_tokens = if small { 16 } else { 64 };

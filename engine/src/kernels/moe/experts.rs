@@ -20,20 +20,18 @@ struct ExpertParams {
     rest: [u32; 7],
 }
 
-/// The variant of an expert kernel, with the SwiGLU epilogue (`GLU`) or without.
+/// The variant of an expert kernel, with the SwiGLU epilogue (`GLU`) or without, and `flags`.
 fn expert_pipeline(
     gpu: &Gpu,
     shader: &'static str,
     glu: bool,
-    x4: bool,
+    flags: &[&'static str],
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut variant = gpu.variant(shader, &[]);
     if glu {
         variant.flags.insert("GLU");
     }
-    if x4 {
-        variant.flags.insert("X4");
-    }
+    variant.flags.extend(flags.iter().copied());
     gpu.pipeline(&variant, shader)
 }
 
@@ -81,7 +79,8 @@ pub(super) fn experts_decode(
         let (x_stride, x_off) = (rest[1], rest[2]);
         let x4 =
             pass.m.cols.is_multiple_of(8) && x_stride.is_multiple_of(4) && x_off.is_multiple_of(4);
-        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, x4)?;
+        let flags: &[&str] = if x4 { &["X4"] } else { &[] };
+        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, flags)?;
         // Must match moe_matvec.wgsl: 64 invocations, TPR per group of 4 rows.
         let tpr = if gpu.paths.subgroups {
             gpu.paths.subgroup_size
@@ -166,7 +165,8 @@ pub(super) fn experts_prefill(
     };
     let down_x = (d.inter, 0, d.hidden);
     for (pass, (x_stride, x_off, y_stride)) in [(up, up_x), (down, down_x)] {
-        let pipeline = expert_pipeline(gpu, "moe_mm", pass.glu, false)?;
+        let flags: &[&str] = if gpu.cpu_tiles() { &["CPU"] } else { &[] };
+        let pipeline = expert_pipeline(gpu, "moe_mm", pass.glu, flags)?;
         let gx = pass.rows.div_ceil(BN as u32);
         for part in &pass.m.parts {
             let e0 = part.row0 / pass.per_expert;
