@@ -47,26 +47,7 @@ var<workgroup> red: array<vec4<f32>, WG>;
 #endif
 const RPW: u32 = WG / TPR * ROWS;
 
-#if X4
-fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
-    let i = (base + c) / 4u;
-    return array<vec4<f32>, 2>(x[i], x[i + 1u]);
-}
-#else
-fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
-    if (c + 8u <= p.cols) {
-        return array<vec4<f32>, 2>(
-            vec4<f32>(x[base + c], x[base + c + 1u], x[base + c + 2u], x[base + c + 3u]),
-            vec4<f32>(x[base + c + 4u], x[base + c + 5u], x[base + c + 6u], x[base + c + 7u]));
-    }
-    // Tail: W is zero-padded, but x past `cols` is another token's data (or poison).
-    var v = array<f32, 8>();
-    for (var i = 0u; i < 8u; i++) {
-        if (c + i < p.cols) { v[i] = x[base + c + i]; }
-    }
-    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
-}
-#endif
+#include matvec_x
 
 // Sum of `v` over the TPR invocations of a row group.
 fn reduce(v: vec4<f32>, li: u32, lane: u32) -> vec4<f32> {
@@ -83,11 +64,6 @@ fn reduce(v: vec4<f32>, li: u32, lane: u32) -> vec4<f32> {
     workgroupBarrier();   // `red` is reused by the next call
     return total;
 #endif
-}
-
-fn dot8(q: vec4<u32>, xv: array<vec4<f32>, 2>) -> f32 {
-    let wv = unpack8(q);
-    return dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
 }
 
 @compute @workgroup_size(64)
@@ -112,10 +88,7 @@ fn matvec(
     // Rows past the end read the last row again (no divergent branch in the loop) and are
     // not written.
     let last = p.rows - 1u;
-    let w0 = min(r, last) * p.ld8;
-    let w1 = min(r + 1u, last) * p.ld8;
-    let w2 = min(r + 2u, last) * p.ld8;
-    let w3 = min(r + 3u, last) * p.ld8;
+    let wr = min(vec4<u32>(r) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last)) * p.ld8;
     let xbase = p.x_off + t * p.x_stride;
     var acc = vec4<f32>(0.0);
 #if GLU
@@ -125,11 +98,9 @@ fn matvec(
     if (r < p.rows) {
         for (var k = lane; k < p.ld8; k += TPR) {
             let xv = load_x8(xbase, k * 8u);
-            acc += vec4<f32>(dot8(w[w0 + k], xv), dot8(w[w1 + k], xv), dot8(w[w2 + k], xv),
-                             dot8(w[w3 + k], xv));
+            acc += dot8x4(wr, k, xv);
 #if GLU
-            acc_up += vec4<f32>(dot8(w[up + w0 + k], xv), dot8(w[up + w1 + k], xv),
-                                dot8(w[up + w2 + k], xv), dot8(w[up + w3 + k], xv));
+            acc_up += dot8x4(wr + up, k, xv);
 #endif
         }
     }

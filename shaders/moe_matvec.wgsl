@@ -33,9 +33,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 // Packed u32 pairs on every path: the widest load per byte (see matvec.wgsl).
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
-fn w8(i: u32) -> array<vec4<f32>, 2> {
-    return unpack8(w[i]);
-}
 #if X4
 // cols % 8 == 0 and x_off, x_stride multiples of 4: whole vec4 loads, no tail.
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
@@ -55,35 +52,8 @@ var<workgroup> red: array<array<vec4<f32>, 2>, WG>;
 #endif
 const RPW: u32 = WG / TPR * ROWS;
 
-#if X4
-fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
-    let i = (base + c) / 4u;
-    return array<vec4<f32>, 2>(x[i], x[i + 1u]);
-}
-#else
-fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
-    if (c + 8u <= p.cols) {
-        return array<vec4<f32>, 2>(
-            vec4<f32>(x[base + c], x[base + c + 1u], x[base + c + 2u], x[base + c + 3u]),
-            vec4<f32>(x[base + c + 4u], x[base + c + 5u], x[base + c + 6u], x[base + c + 7u]));
-    }
-    var v = array<f32, 8>();
-    for (var i = 0u; i < 8u; i++) {
-        if (c + i < p.cols) { v[i] = x[base + c + i]; }
-    }
-    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
-}
-#endif
+#include matvec_x
 
-fn dot8(i: u32, xv: array<vec4<f32>, 2>) -> f32 {
-    let a = w8(i);
-    return dot(a[0], xv[0]) + dot(a[1], xv[1]);
-}
-
-// Products of the 4 weight rows starting at wr (in units of 8 halves) with x, column block k.
-fn dot8x4(wr: vec4<u32>, k: u32, xv: array<vec4<f32>, 2>) -> vec4<f32> {
-    return vec4<f32>(dot8(wr.x + k, xv), dot8(wr.y + k, xv), dot8(wr.z + k, xv), dot8(wr.w + k, xv));
-}
 
 @compute @workgroup_size(64)
 fn moe_matvec(

@@ -1002,16 +1002,10 @@ fn bad_shapes_are_errors() {
 /// (lavapipe allows 32 KiB, so running the tests there would not catch an overflow).
 #[test]
 fn mamba_shaders_fit_portable_workgroup_memory() {
-    use granite_engine::gpu::shaders::{SHADERS, Variant};
+    use granite_engine::gpu::shaders::{SHADERS, Variant, flags_used};
     for (name, src) in SHADERS.iter().filter(|(n, _)| n.starts_with("mamba_")) {
-        let flags: Vec<&'static str> = src
-            .lines()
-            .filter_map(|l| l.trim_start().strip_prefix("#if "))
-            .map(|f| f.trim().trim_start_matches('!').to_string())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|f| &*Box::leak(f.into_boxed_str()))
-            .collect();
+        // Includes count: the SSD stages take their CPU tiling from `ssd_tile`.
+        let flags: Vec<&'static str> = flags_used(src).into_iter().collect();
         for mask in 0..(1u32 << flags.len()) {
             let set: std::collections::BTreeSet<_> = (0..flags.len())
                 .filter(|i| mask & (1 << i) != 0)

@@ -2,23 +2,7 @@
 //! (Vulkan), MSL (Metal) and HLSL (DX12), so shaders keep compiling on platforms CI cannot run.
 use std::collections::BTreeSet;
 
-use granite_engine::gpu::shaders::{SHADERS, Variant, preprocess};
-
-/// Flags a shader tests with `#if`, so we can build each combination of them.
-fn flags_used(src: &str) -> BTreeSet<&'static str> {
-    let mut flags = BTreeSet::new();
-    for line in src.lines() {
-        if let Some(f) = line.trim_start().strip_prefix("#if ") {
-            let f = f.trim().trim_start_matches('!').trim();
-            flags.insert(match f {
-                "F16" => "F16",
-                "SUBGROUPS" => "SUBGROUPS",
-                other => Box::leak(other.to_string().into_boxed_str()),
-            });
-        }
-    }
-    flags
-}
+use granite_engine::gpu::shaders::{SHADERS, Variant, flags_used, preprocess};
 
 fn all_variants() -> Vec<Variant> {
     let common = granite_engine::gpu::shaders::source("common").unwrap();
@@ -69,6 +53,15 @@ fn preprocessor_keeps_the_right_branches() {
     assert_eq!(kept, ["a", "e", "f"]);
     assert!(preprocess("#if X\n", &on).is_err());
     assert!(preprocess("#endif\n", &on).is_err());
+    // `#include` pastes the file only where its branch is active; unknown names are errors.
+    let inc = "#if X\n#include matvec_x\n#endif\n";
+    assert!(preprocess(inc, &on).unwrap().contains("fn load_x8"));
+    assert!(
+        !preprocess(inc, &BTreeSet::new())
+            .unwrap()
+            .contains("fn load_x8")
+    );
+    assert!(preprocess("#include no_such_file\n", &on).is_err());
 }
 
 #[test]

@@ -2,17 +2,20 @@
 //!
 //! A kernel file is plain WGSL plus three line directives, `#if FLAG`, `#else`, `#endif`
 //! (nestable), so that the portable path and the feature paths (f16, subgroups) live side by
-//! side in one file. Compile-time constants are prepended as `const NAME: u32 = V;`.
+//! side in one file, and `#include NAME`, which pastes `shaders/include/NAME.wgsl` (helpers that
+//! refer to bindings several kernels declare alike). Compile-time constants are prepended as
+//! `const NAME: u32 = V;`.
 use std::collections::BTreeSet;
 
 /// Every shader file the engine can build, by name. `include_str!` keeps the binary standalone.
 macro_rules! shaders {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../../shaders/", $name, ".wgsl")))),*]
+    ($dir:literal: $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../shaders/", $dir, $name, ".wgsl")))),*]
     };
 }
 
 pub const SHADERS: &[(&str, &str)] = shaders![
+    "":
     "common",
     "elementwise",
     "rmsnorm",
@@ -41,6 +44,29 @@ pub const SHADERS: &[(&str, &str)] = shaders![
     "moe_route",
     "moe_mm",
 ];
+
+/// Files only `#include`d by kernels, never built on their own.
+pub const INCLUDES: &[(&str, &str)] = shaders!["include/": "matvec_x", "ssd_tile"];
+
+pub fn include_source(name: &str) -> Option<&'static str> {
+    INCLUDES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// The flags a shader file (with its includes) tests with `#if`: the variants it can have.
+pub fn flags_used(src: &'static str) -> BTreeSet<&'static str> {
+    let mut flags = BTreeSet::new();
+    for line in src.lines().map(str::trim_start) {
+        if let Some(inc) = line
+            .strip_prefix("#include ")
+            .and_then(|n| include_source(n.trim()))
+        {
+            flags.extend(flags_used(inc));
+        } else if let Some(f) = line.strip_prefix("#if ") {
+            flags.insert(f.trim().trim_start_matches('!').trim());
+        }
+    }
+    flags
+}
 
 pub fn source(name: &str) -> Option<&'static str> {
     SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
@@ -84,8 +110,13 @@ impl Variant {
     }
 }
 
-/// Keeps the lines whose enclosing `#if` conditions hold. `#if !FLAG` negates.
+/// Keeps the lines whose enclosing `#if` conditions hold (`#if !FLAG` negates) and pastes
+/// `#include`d files, preprocessed with the same flags.
 pub fn preprocess(src: &str, flags: &BTreeSet<&str>) -> Result<String, String> {
+    preprocess_at(src, flags, false)
+}
+
+fn preprocess_at(src: &str, flags: &BTreeSet<&str>, included: bool) -> Result<String, String> {
     let mut out = String::with_capacity(src.len());
     // Each entry: (this branch active, some branch of this #if already taken).
     let mut stack: Vec<(bool, bool)> = Vec::new();
@@ -108,6 +139,12 @@ pub fn preprocess(src: &str, flags: &BTreeSet<&str>) -> Result<String, String> {
             stack
                 .pop()
                 .ok_or(format!("line {}: #endif without #if", i + 1))?;
+        } else if let Some(name) = t.strip_prefix("#include ").filter(|_| active(&stack)) {
+            let name = name.trim();
+            let inc = include_source(name)
+                .filter(|_| !included)
+                .ok_or(format!("line {}: cannot include `{name}`", i + 1))?;
+            out.push_str(&preprocess_at(inc, flags, true).map_err(|e| format!("{name}: {e}"))?);
         } else if active(&stack) {
             out.push_str(line);
             out.push('\n');

@@ -1,0 +1,36 @@
+// Included by the matrix-vector kernels (matvec.wgsl, moe_matvec.wgsl), which bind the f16
+// weights as `w: array<vec4<u32>>`, the activations as `x` (`array<vec4<f32>>` with X4, else
+// `array<f32>`) and have `p.cols`: 8 activations per load, and products of 8 weights with them.
+
+#if X4
+fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    let i = (base + c) / 4u;
+    return array<vec4<f32>, 2>(x[i], x[i + 1u]);
+}
+#else
+fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    if (c + 8u <= p.cols) {
+        return array<vec4<f32>, 2>(
+            vec4<f32>(x[base + c], x[base + c + 1u], x[base + c + 2u], x[base + c + 3u]),
+            vec4<f32>(x[base + c + 4u], x[base + c + 5u], x[base + c + 6u], x[base + c + 7u]));
+    }
+    // Tail: W is zero-padded, but x past `cols` is another token's data (or poison).
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (c + i < p.cols) { v[i] = x[base + c + i]; }
+    }
+    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+#endif
+
+// Σ of 8 weights (one packed load) times 8 activations.
+fn dot8(q: vec4<u32>, xv: array<vec4<f32>, 2>) -> f32 {
+    let wv = unpack8(q);
+    return dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
+}
+
+// The products of 4 weight rows (starting at `wr`, in units of 8 halves) with x, column block k.
+fn dot8x4(wr: vec4<u32>, k: u32, xv: array<vec4<f32>, 2>) -> vec4<f32> {
+    return vec4<f32>(dot8(w[wr.x + k], xv), dot8(w[wr.y + k], xv), dot8(w[wr.z + k], xv),
+                     dot8(w[wr.w + k], xv));
+}
