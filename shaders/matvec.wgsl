@@ -36,18 +36,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
 
-const WG: u32 = 64u;
-const ROWS: u32 = 4u;
-#if SUBGROUPS
-const TPR: u32 = SUBGROUP_SIZE;
-#else
-// 8 lanes × 16 bytes = 128 contiguous bytes per row per step; 3 reduction rounds.
-const TPR: u32 = 8u;
+#include matvec_x
+#if !SUBGROUPS
 var<workgroup> red: array<vec4<f32>, WG>;
 #endif
-const RPW: u32 = WG / TPR * ROWS;
-
-#include matvec_x
 
 // Sum of `v` over the TPR invocations of a row group.
 fn reduce(v: vec4<f32>, li: u32, lane: u32) -> vec4<f32> {
@@ -66,7 +58,7 @@ fn reduce(v: vec4<f32>, li: u32, lane: u32) -> vec4<f32> {
 #endif
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn matvec(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -42,20 +42,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> ids: array<u32>;        // [T·k] chosen experts
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // [T·k, y_stride]
 
-const WG: u32 = 64u;
-const ROWS: u32 = 4u;
-#if SUBGROUPS
-const TPR: u32 = SUBGROUP_SIZE;
-#else
-const TPR: u32 = 8u;
+#include matvec_x
+#if !SUBGROUPS
 var<workgroup> red: array<array<vec4<f32>, 2>, WG>;
 #endif
-const RPW: u32 = WG / TPR * ROWS;
-
-#include matvec_x
 
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn moe_matvec(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,6 +1,17 @@
 // Included by the matrix-vector kernels (matvec.wgsl, moe_matvec.wgsl), which bind the f16
 // weights as `w: array<vec4<u32>>`, the activations as `x` (`array<vec4<f32>>` with X4, else
-// `array<f32>`) and have `p.cols`: 8 activations per load, and products of 8 weights with them.
+// `array<f32>`) and have `p.cols`: the work split (must match `matvec_rows_per_workgroup` in
+// kernels/linear.rs), 8 activations per load, and products of 8 weights with them.
+
+const WG: u32 = 64u;    // invocations per workgroup
+const ROWS: u32 = 4u;   // rows per group of TPR invocations
+#if SUBGROUPS
+const TPR: u32 = SUBGROUP_SIZE;
+#else
+// 8 lanes × 16 bytes = 128 contiguous bytes per row per step; 3 reduction rounds.
+const TPR: u32 = 8u;
+#endif
+const RPW: u32 = WG / TPR * ROWS;   // rows per workgroup
 
 #if X4
 fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {

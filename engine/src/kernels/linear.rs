@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use super::elementwise::swiglu;
 use super::ensure;
 use crate::Result;
-use crate::gpu::{Bind, F16Matrix, Recorder, Rows, Tensor, grid};
+use crate::gpu::{Bind, F16Matrix, Gpu, Recorder, Rows, Tensor, grid};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -46,7 +46,8 @@ impl Default for Epilogue<'_> {
 const MATVEC_MAX_TOKENS: usize = 2;
 /// Token counts up to this use matmul.wgsl's 16-token tiles (SMALL) instead of 64-token ones.
 const MATMUL_SMALL_TOKENS: usize = 16;
-/// Invocations per matvec workgroup and rows each group of invocations owns (matvec.wgsl).
+/// Invocations per matvec workgroup and rows each group of invocations owns (`WG`, `ROWS` in
+/// shaders/include/matvec_x.wgsl).
 const MATVEC_WG: u32 = 64;
 const MATVEC_ROWS: u32 = 4;
 
@@ -112,6 +113,17 @@ fn check_io(w: &F16Matrix, x: Rows, y: Rows, n_tok: usize, y_cols: usize) -> Res
     })
 }
 
+/// Output rows per workgroup of matvec.wgsl and moe_matvec.wgsl: MATVEC_WG invocations, TPR
+/// (a subgroup, or 8 on the portable path) per group of MATVEC_ROWS rows.
+pub(crate) fn matvec_rows_per_workgroup(gpu: &Gpu) -> u32 {
+    let tpr = if gpu.paths.subgroups {
+        gpu.paths.subgroup_size
+    } else {
+        8
+    };
+    MATVEC_ROWS * (MATVEC_WG / tpr).max(1)
+}
+
 /// One dispatch per part of `w`. `glu`: matvec only, `w` in one part, `rows / 2` outputs.
 fn launch(
     rec: &mut Recorder,
@@ -143,13 +155,7 @@ fn launch(
     }
     let tile_tokens = if small { 16 } else { 64 };
     let pipeline = gpu.pipeline(&variant, name)?;
-    // Must match matvec.wgsl: MATVEC_WG invocations, TPR of them per group of MATVEC_ROWS rows.
-    let tpr = if gpu.paths.subgroups {
-        gpu.paths.subgroup_size
-    } else {
-        8
-    };
-    let rows_per_wg = MATVEC_ROWS * (MATVEC_WG / tpr).max(1);
+    let rows_per_wg = matvec_rows_per_workgroup(gpu);
     for part in &w.parts {
         let rows = if glu { part.rows / 2 } else { part.rows } as u32;
         let params = Params {

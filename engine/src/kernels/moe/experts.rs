@@ -6,6 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{BM, BN, Bufs, MoeWeights};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid};
+use crate::kernels::linear::matvec_rows_per_workgroup;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -81,13 +82,7 @@ pub(super) fn experts_decode(
             pass.m.cols.is_multiple_of(8) && x_stride.is_multiple_of(4) && x_off.is_multiple_of(4);
         let flags: &[&str] = if x4 { &["X4"] } else { &[] };
         let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, flags)?;
-        // Must match moe_matvec.wgsl: 64 invocations, TPR per group of 4 rows.
-        let tpr = if gpu.paths.subgroups {
-            gpu.paths.subgroup_size
-        } else {
-            8
-        };
-        let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(4 * (64 / tpr).max(1)));
+        let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(matvec_rows_per_workgroup(gpu)));
         for part in &pass.m.parts {
             let params = ExpertParams {
                 rows: pass.rows,
