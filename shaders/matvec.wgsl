@@ -6,6 +6,9 @@
 // 16-byte blocks of a row.
 // GLU (gated decode MLP, W = [gate; up] with 2·rows rows in one part): the group also reads
 // the 4 up rows rows + r .. and writes silu(gate) · up, so no separate activation dispatch.
+// NORM (decode on GPUs): x is the raw residual stream and the product is of RMSNorm(x) ⊙ g:
+// each group sums x² from the activations it loads anyway and scales its dot products by
+// 1 / sqrt(mean(x²) + eps) at the end, so no separate normalisation dispatch runs.
 // Weights are always read as packed u32 pairs, even where f16 is available: one 16-byte load
 // per 8 weights is the widest load on every backend, and on CPU Vulkan drivers (lavapipe) each
 // loaded component costs the same whatever its width, so f16 loads halve the bandwidth there.
@@ -23,6 +26,10 @@ struct Params {
     _p0: u32,
     x_off: u32,       // first float of x
     y_off: u32,       // first float of y
+    eps: f32,         // NORM: RMSNorm epsilon
+    _p1: u32,
+    _p2: u32,
+    _p3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,6 +42,26 @@ struct Params {
 #endif
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
+#if NORM
+#if X4
+@group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;  // [cols / 4] RMSNorm weight g
+
+fn load_g8(c: u32) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(norm_w[c / 4u], norm_w[c / 4u + 1u]);
+}
+#else
+@group(0) @binding(5) var<storage, read> norm_w: array<f32>;    // [cols] RMSNorm weight g
+
+// g for columns c .. c + 8 (zero past `cols`, like the activations).
+fn load_g8(c: u32) -> array<vec4<f32>, 2> {
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (c + i < p.cols) { v[i] = norm_w[c + i]; }
+    }
+    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+#endif
+#endif
 
 #include matvec_x
 #if !SUBGROUPS
@@ -83,13 +110,21 @@ fn matvec(
     let wr = min(vec4<u32>(r) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last)) * p.ld8;
     let xbase = p.x_off + t * p.x_stride;
     var acc = vec4<f32>(0.0);
+    var ss = 0.0;
 #if GLU
     let up = p.rows * p.ld8;
     var acc_up = vec4<f32>(0.0);
 #endif
     if (r < p.rows) {
         for (var k = lane; k < p.ld8; k += TPR) {
+#if NORM
+            let xr = load_x8(xbase, k * 8u);
+            ss += dot(xr[0], xr[0]) + dot(xr[1], xr[1]);
+            let g = load_g8(k * 8u);
+            let xv = array<vec4<f32>, 2>(xr[0] * g[0], xr[1] * g[1]);
+#else
             let xv = load_x8(xbase, k * 8u);
+#endif
             acc += dot8x4(wr, k, xv);
 #if GLU
             acc_up += dot8x4(wr + up, k, xv);
@@ -97,8 +132,16 @@ fn matvec(
         }
     }
     acc = reduce(acc, li, lane);
+#if NORM
+    let inv_rms = inverseSqrt(reduce(vec4<f32>(ss, 0.0, 0.0, 0.0), li, lane).x / f32(p.cols) + p.eps);
+    acc *= inv_rms;
+#endif
 #if GLU
-    acc = acc / (1.0 + exp(-acc)) * reduce(acc_up, li, lane);
+    var up_acc = reduce(acc_up, li, lane);
+#if NORM
+    up_acc *= inv_rms;
+#endif
+    acc = acc / (1.0 + exp(-acc)) * up_acc;
 #endif
     if (lane == 0u) {
         for (var i = 0u; i < ROWS; i++) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use granite_engine::generate::{GenerateOptions, Generator};
 use granite_engine::kernels::sampling::SamplingParams;
 use granite_engine::model::Model;
-use granite_engine::testing::gpus;
+use granite_engine::testing::{gpus, gpus_with_fused_norms};
 use serde_json::Value;
 
 const FIXTURES: [&str; 4] = ["moe_nope", "dense_rope", "attn_only", "mamba_groups"];
@@ -50,6 +50,15 @@ fn greedy() -> GenerateOptions {
     }
 }
 
+fn greedy_ids(model: &Model, prompt: &[u32]) -> Vec<u32> {
+    let mut g = Generator::new(model, 4096).unwrap();
+    g.generate(prompt, &greedy(), None, |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap()
+    .token_ids
+}
+
 fn check_fixture(name: &str) {
     let (dir, exp) = fixture(name);
     let prompt = ids(&exp["prompt_ids"]);
@@ -87,14 +96,8 @@ fn check_fixture(name: &str) {
                 "{name} [{path}]: logits at {pos}: max abs error {err} > 1e-2 × {max_abs}"
             );
         }
-        let mut g = Generator::new(&model, 4096).unwrap();
-        let out = g
-            .generate(&prompt, &greedy(), None, |_| {
-                std::ops::ControlFlow::Continue(())
-            })
-            .unwrap();
         assert_eq!(
-            out.token_ids,
+            greedy_ids(&model, &prompt),
             ids(&exp["greedy_ids"]),
             "{name} [{path}]: greedy continuation"
         );
@@ -121,31 +124,60 @@ fn mamba_groups_matches_transformers() {
     check_fixture(FIXTURES[3]);
 }
 
+/// Max abs difference between the last prompt position's logits from one prefill of the whole
+/// prompt and from a prefill of all but 5 tokens followed by 5 single-token decode steps.
+fn step_by_step_error(model: &Model, prompt: &[u32]) -> f32 {
+    let mut full = Generator::new(model, 4096).unwrap();
+    let want = full.logits_all(prompt).unwrap().pop().unwrap();
+    let mut inc = Generator::new(model, 4096).unwrap();
+    inc.prefill(&prompt[..prompt.len() - 5]).unwrap();
+    let mut got = Vec::new();
+    for &t in &prompt[prompt.len() - 5..] {
+        got = inc.logits_all(&[t]).unwrap().pop().unwrap();
+    }
+    got.iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
+}
+
 /// Decoding with caches equals recomputing everything: the logits of the last token after
 /// prefill(prompt[..n-1]) + decode(prompt[n-1]) equal those of one prefill of the whole prompt.
 #[test]
 fn decode_with_caches_equals_full_recompute() {
     for name in FIXTURES {
         let (dir, exp) = fixture(name);
-        let prompt = ids(&exp["prompt_ids"]);
         let (path, gpu) = gpus().remove(0);
         let model = Model::load(gpu, &dir, false).unwrap();
-        let mut full = Generator::new(&model, 4096).unwrap();
-        let want = full.logits_all(&prompt).unwrap().pop().unwrap();
-        let mut inc = Generator::new(&model, 4096).unwrap();
-        inc.prefill(&prompt[..prompt.len() - 5]).unwrap();
-        let mut got = Vec::new();
-        for &t in &prompt[prompt.len() - 5..] {
-            got = inc.logits_all(&[t]).unwrap().pop().unwrap();
-        }
-        let err = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let err = step_by_step_error(&model, &ids(&exp["prompt_ids"]));
         assert!(
             err < 1e-3,
             "{name} [{path}]: step-by-step decode differs from prefill by {err}"
         );
+    }
+}
+
+/// Decode with each RMSNorm applied inside the products that read it (the default on GPUs;
+/// forced here, since CPU drivers default to the separate dispatch) agrees with prefill and
+/// gives transformers' greedy continuation.
+#[test]
+fn fused_norm_decode_matches_transformers() {
+    for name in FIXTURES {
+        let (dir, exp) = fixture(name);
+        let prompt = ids(&exp["prompt_ids"]);
+        for (path, gpu) in gpus_with_fused_norms() {
+            assert!(gpu.paths.fused_norms, "[{path}] fusion not forced on");
+            let model = Model::load(gpu, &dir, false).unwrap();
+            let err = step_by_step_error(&model, &prompt);
+            assert!(
+                err < 1e-3,
+                "{name} [{path}]: fused-norm decode differs from prefill by {err}"
+            );
+            assert_eq!(
+                greedy_ids(&model, &prompt),
+                ids(&exp["greedy_ids"]),
+                "{name} [{path}]: greedy continuation with fused norms"
+            );
+        }
     }
 }

@@ -24,29 +24,47 @@ fn open(opts: GpuOptions) -> Arc<Gpu> {
     gpu
 }
 
+/// A context of its own on the default adapter, for tests that count what a context holds.
+pub fn fresh_gpu() -> Arc<Gpu> {
+    open(GpuOptions {
+        backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
+        ..Default::default()
+    })
+}
+
 /// The kernel paths to test on this machine: always the portable one, plus the feature path
 /// when the adapter offers f16 or subgroups. Contexts are shared by all tests of a process.
 pub fn gpus() -> Vec<(&'static str, Arc<Gpu>)> {
     static CTX: OnceLock<Vec<(&'static str, Arc<Gpu>)>> = OnceLock::new();
-    CTX.get_or_init(|| {
-        let backend = std::env::var(REQUIRE_BACKEND_ENV).ok();
-        let portable = open(GpuOptions {
-            backend: backend.clone(),
-            no_f16: true,
-            no_subgroups: true,
-            ..Default::default()
-        });
-        let mut v = vec![("portable", portable)];
-        let features = open(GpuOptions {
-            backend,
-            ..Default::default()
-        });
-        if features.paths.f16 || features.paths.subgroups {
-            v.push(("features", features));
-        }
-        v
-    })
-    .clone()
+    CTX.get_or_init(|| open_paths(None)).clone()
+}
+
+/// Like [`gpus`], with the RMSNorm fusion of decode products forced on (CPU drivers default
+/// to off), so that path is tested on this machine too.
+pub fn gpus_with_fused_norms() -> Vec<(&'static str, Arc<Gpu>)> {
+    static CTX: OnceLock<Vec<(&'static str, Arc<Gpu>)>> = OnceLock::new();
+    CTX.get_or_init(|| open_paths(Some(true))).clone()
+}
+
+fn open_paths(fused_norms: Option<bool>) -> Vec<(&'static str, Arc<Gpu>)> {
+    let backend = std::env::var(REQUIRE_BACKEND_ENV).ok();
+    let portable = open(GpuOptions {
+        backend: backend.clone(),
+        no_f16: true,
+        no_subgroups: true,
+        fused_norms,
+        ..Default::default()
+    });
+    let mut v = vec![("portable", portable)];
+    let features = open(GpuOptions {
+        backend,
+        fused_norms,
+        ..Default::default()
+    });
+    if features.paths.f16 || features.paths.subgroups {
+        v.push(("features", features));
+    }
+    v
 }
 
 /// Runs `f` once per kernel path, naming the path in any panic message.

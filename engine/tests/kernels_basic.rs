@@ -3,9 +3,9 @@
 use granite_engine::gpu::{F16Matrix, Gpu, GpuOptions, MemTag, Recorder, Tensor};
 use granite_engine::kernels::elementwise::{axpy, swiglu};
 use granite_engine::kernels::embedding::embed;
-use granite_engine::kernels::linear::{Epilogue, linear, linear_swiglu};
+use granite_engine::kernels::linear::{Epilogue, Input, InputNorm, linear, linear_swiglu};
 use granite_engine::kernels::rmsnorm::rmsnorm;
-use granite_engine::testing::{Rng, assert_close, for_each_path, poison};
+use granite_engine::testing::{Rng, assert_close, for_each_path, gpus_with_fused_norms, poison};
 
 fn cpu_linear(w: &[f32], rows: usize, cols: usize, x: &[f32], n_tok: usize) -> Vec<f32> {
     let mut y = vec![0.0f32; n_tok * rows];
@@ -158,6 +158,20 @@ fn linear_weight_larger_than_binding_limit() {
     }
 }
 
+fn cpu_rmsnorm(x: &[f32], w: &[f32], n_tok: usize, eps: f64) -> Vec<f32> {
+    let n = w.len();
+    let mut y = vec![0.0; n * n_tok];
+    for t in 0..n_tok {
+        let row = &x[t * n..(t + 1) * n];
+        let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n as f64;
+        let inv = 1.0 / (ms + eps).sqrt();
+        for i in 0..n {
+            y[t * n + i] = (w[i] as f64 * row[i] as f64 * inv) as f32;
+        }
+    }
+    y
+}
+
 #[test]
 fn rmsnorm_matches_cpu() {
     for_each_path(|path, gpu| {
@@ -172,15 +186,7 @@ fn rmsnorm_matches_cpu() {
             let mut rec = Recorder::new(gpu);
             rmsnorm(&mut rec, &xt, &wt, &yt, n_tok, 1e-5).unwrap();
             rec.run().unwrap();
-            let mut want = vec![0.0; n * n_tok];
-            for t in 0..n_tok {
-                let row = &x[t * n..(t + 1) * n];
-                let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n as f64;
-                let inv = 1.0 / (ms + 1e-5).sqrt();
-                for i in 0..n {
-                    want[t * n + i] = (w[i] as f64 * row[i] as f64 * inv) as f32;
-                }
-            }
+            let want = cpu_rmsnorm(&x, &w, n_tok, 1e-5);
             assert_close(
                 &format!("rmsnorm n={n} T={n_tok} [{path}]"),
                 &yt.read(gpu).unwrap(),
@@ -382,4 +388,98 @@ fn linear_swiglu_matches_cpu() {
             );
         }
     });
+}
+
+/// Decode products that apply their input's RMSNorm as they read it (plain, with bias and
+/// accumulation, and gated) equal RMSNorm followed by the product; more tokens than the
+/// matrix-vector kernel takes are refused rather than silently left unnormalised.
+#[test]
+fn linear_with_input_norm_matches_rmsnorm_then_linear() {
+    for (path, gpu) in gpus_with_fused_norms() {
+        let gpu = &*gpu;
+        for (i, &(rows, cols, n_tok, glu)) in [
+            (7, 13, 1, false),
+            (70, 64, 2, false),
+            (5, 1000, 1, false),
+            (33, 72, 2, true),
+            (6, 29, 1, true),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut rng = Rng::new(140 + i as u64);
+            let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);
+            let x = rng.vec(n_tok * cols, 4.0);
+            let g = rng.vec(cols, 1.5);
+            let b = rng.vec(rows, 1.0);
+            let w = F16Matrix::from_f16(gpu, MemTag::Scratch, rows, cols, &wbits, "w").unwrap();
+            let xt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, cols], &x, "x").unwrap();
+            let gt = Tensor::from_f32(gpu, MemTag::Norms, &[cols], &g, "g").unwrap();
+            let bt = Tensor::from_f32(gpu, MemTag::Scratch, &[rows], &b, "b").unwrap();
+            let out_cols = if glu { rows / 2 } else { rows };
+            let y0 = rng.vec(n_tok * out_cols, 1.0);
+            let yt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, out_cols], &y0, "y").unwrap();
+            let tmp = Tensor::zeros(gpu, MemTag::Scratch, &[n_tok, rows], "tmp").unwrap();
+            let input = Input {
+                x: xt.rows(cols, 0),
+                norm: Some(InputNorm {
+                    weight: &gt,
+                    eps: 1e-5,
+                }),
+            };
+            let mut rec = Recorder::new(gpu);
+            let ep = Epilogue {
+                alpha: 0.75,
+                accumulate: true,
+                bias: Some(&bt),
+            };
+            if glu {
+                poison(gpu, &yt.buf);
+                linear_swiglu(&mut rec, &w, input, &tmp, &yt, n_tok).unwrap();
+            } else {
+                linear(&mut rec, &w, input, yt.rows(rows, 0), n_tok, ep).unwrap();
+            }
+            rec.run().unwrap();
+            let u = cpu_rmsnorm(&x, &g, n_tok, 1e-5);
+            let prod = cpu_linear(&wvals, rows, cols, &u, n_tok);
+            let want: Vec<f32> = (0..n_tok * out_cols)
+                .map(|j| {
+                    let (t, r) = (j / out_cols, j % out_cols);
+                    if glu {
+                        let (a, c) = (prod[t * rows + r], prod[t * rows + out_cols + r]);
+                        a / (1.0 + (-a).exp()) * c
+                    } else {
+                        y0[j] + 0.75 * (prod[j] + b[r])
+                    }
+                })
+                .collect();
+            assert_close(
+                &format!("normed linear {rows}x{cols} T={n_tok} glu={glu} [{path}]"),
+                &yt.read(gpu).unwrap(),
+                &want,
+                1e-4,
+            );
+        }
+        let (xt, w) = (
+            Tensor::zeros(gpu, MemTag::Scratch, &[3, 8], "x").unwrap(),
+            F16Matrix::from_f16(gpu, MemTag::Scratch, 4, 8, &[0; 32], "w").unwrap(),
+        );
+        let (gt, yt) = (
+            Tensor::zeros(gpu, MemTag::Norms, &[8], "g").unwrap(),
+            Tensor::zeros(gpu, MemTag::Scratch, &[3, 4], "y").unwrap(),
+        );
+        let input = Input {
+            x: xt.rows(8, 0),
+            norm: Some(InputNorm {
+                weight: &gt,
+                eps: 1e-5,
+            }),
+        };
+        let mut rec = Recorder::new(gpu);
+        let err = linear(&mut rec, &w, input, yt.rows(4, 0), 3, Epilogue::default());
+        assert!(
+            err.is_err(),
+            "[{path}] a normed input over 3 tokens was accepted"
+        );
+    }
 }

@@ -49,6 +49,9 @@ struct TestResult {
     achieved_gb_s: Option<f64>,
     fraction_of_copy: Option<f64>,
     fraction_of_read: Option<f64>,
+    /// Host milliseconds per token spent recording, encoding and submitting GPU work: the floor
+    /// under the time per token on a GPU faster than that.
+    host_ms_per_token: f64,
     profile: Option<Profile>,
 }
 
@@ -103,12 +106,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut generator = Generator::new(&model, p + 1)?;
         generator.prefill(&ids)?; // warm-up: compiles every pipeline
         let mut rates = Vec::new();
+        let host0 = gpu.host_seconds();
         for _ in 0..reps {
             generator.reset()?;
             let t = Instant::now();
             generator.prefill(&ids)?;
             rates.push(p as f64 / t.elapsed().as_secs_f64());
         }
+        let host_ms_per_token = (gpu.host_seconds() - host0) * 1e3 / (reps * p) as f64;
         let (m, s) = mean_std(&rates);
         let prof = profile
             .as_ref()
@@ -123,6 +128,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             achieved_gb_s: None,
             fraction_of_copy: None,
             fraction_of_read: None,
+            host_ms_per_token,
             profile: prof,
         });
     }
@@ -134,14 +140,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             stop_at_eos: false,
             ..Default::default()
         };
-        let mut rates = Vec::new();
+        let (mut rates, mut host_ms) = (Vec::new(), Vec::new());
         for rep in 0..=reps {
             generator.reset()?;
+            let host0 = gpu.host_seconds();
             let out = generator.generate(&prompt, &opts, None, |_| ControlFlow::Continue(()))?;
             if rep > 0 {
                 rates.push(out.gen_tok_per_s());
+                // Includes the short prompt's submission: n + 1 submissions in all.
+                host_ms.push((gpu.host_seconds() - host0) * 1e3 / (n + 1) as f64);
             }
         }
+        let host_ms_per_token = mean_std(&host_ms).0;
         let (m, s) = mean_std(&rates);
         let bpt = bytes_per_token(&model, (8 + n / 2) as u64);
         let gbs = bpt as f64 * m / 1e9;
@@ -158,6 +168,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             achieved_gb_s: Some(gbs),
             fraction_of_copy: Some(gbs / bw.copy_gb_s),
             fraction_of_read: Some(gbs / bw.read_gb_s),
+            host_ms_per_token,
             profile: prof,
         });
     }
@@ -242,13 +253,13 @@ fn print_markdown(r: &Report) {
         r.bandwidth.copy_gb_s,
         r.bandwidth.read_gb_s
     );
-    println!("| test | t/s | bytes/token | GB/s | of copy bw | of read bw |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| test | t/s | bytes/token | GB/s | of copy bw | of read bw | host ms/token |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for t in &r.results {
         let opt =
             |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "–".into());
         println!(
-            "| {} | {:.2} ± {:.2} | {} | {} | {} | {} |",
+            "| {} | {:.2} ± {:.2} | {} | {} | {} | {} | {:.3} |",
             t.test,
             t.tok_s_mean,
             t.tok_s_std,
@@ -258,6 +269,7 @@ fn print_markdown(r: &Report) {
             opt(t.achieved_gb_s, &|g| format!("{g:.2}")),
             opt(t.fraction_of_copy, &|f| format!("{:.0}%", f * 100.0)),
             opt(t.fraction_of_read, &|f| format!("{:.0}%", f * 100.0)),
+            t.host_ms_per_token,
         );
     }
     for t in &r.results {

@@ -17,6 +17,10 @@ pub struct GpuArgs {
     /// Do not use subgroup operations even if the adapter has them (the portable path).
     #[arg(long)]
     pub no_subgroups: bool,
+    /// Apply each layer's RMSNorm inside the decode products that read it (on/off). Default:
+    /// on, except on CPU drivers (lavapipe, llvmpipe), where the separate dispatch is cheaper.
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub fused_norms: Option<bool>,
     /// GPU memory budget in MiB: refuse to load a model (weights + caches at the session's
     /// context + scratch) that would need more. Default: no budget beyond the adapter's own
     /// per-buffer limits (wgpu cannot tell how much memory an adapter has).
@@ -33,6 +37,7 @@ impl GpuArgs {
             no_subgroups: self.no_subgroups,
             max_binding_override: None,
             memory_limit: self.gpu_memory.map(|m| m << 20),
+            fused_norms: self.fused_norms,
         })?)
     }
 }

@@ -5,6 +5,7 @@
 //! only an accelerator: every kernel family has a portable path that needs none of them.
 use std::sync::Arc;
 
+use super::bind_groups::{BindGroupCache, ParamsBuffer};
 use super::memory::MemoryTracker;
 use super::pipelines::PipelineCache;
 use crate::{Error, Result};
@@ -25,6 +26,9 @@ pub struct GpuOptions {
     /// Refuse to hold more than this many bytes of GPU buffers in total. wgpu does not report
     /// an adapter's memory size, so this is the budget the out-of-memory pre-check uses.
     pub memory_limit: Option<u64>,
+    /// Force the RMSNorm fusion into decode products on or off (default: on except on CPU
+    /// drivers; see [`KernelPaths::fused_norms`]).
+    pub fused_norms: Option<bool>,
 }
 
 /// What the kernels may use. Decided once, at device creation.
@@ -36,6 +40,10 @@ pub struct KernelPaths {
     pub subgroups: bool,
     pub subgroup_size: u32,
     pub timestamps: bool,
+    /// Decode products normalise their input themselves instead of after an RMSNorm dispatch.
+    /// Off on CPU drivers: there every activation load is a loop over lanes, and loading the
+    /// norm weight beside each one costs more than the dispatch it saves.
+    pub fused_norms: bool,
 }
 
 pub struct Gpu {
@@ -53,6 +61,11 @@ pub struct Gpu {
     lost: Arc<std::sync::Mutex<Option<String>>>,
     /// Bytes passed to `write` since the last flush (see [`Gpu::write`]).
     pub(crate) unflushed: std::sync::atomic::AtomicU64,
+    /// Bind groups reused across submissions, and the uniform buffer of their parameters.
+    pub(crate) bind_groups: Arc<BindGroupCache>,
+    pub(crate) params: ParamsBuffer,
+    /// Host nanoseconds spent recording, encoding and submitting (see [`Gpu::host_seconds`]).
+    pub(crate) host_ns: std::sync::atomic::AtomicU64,
 }
 
 pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -155,6 +168,9 @@ impl Gpu {
                 && !opts.no_subgroups,
             subgroup_size: info.subgroup_min_size,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            fused_norms: opts
+                .fused_norms
+                .unwrap_or(info.device_type != wgpu::DeviceType::Cpu),
         };
         let max_binding = opts
             .max_binding_override
@@ -182,6 +198,9 @@ impl Gpu {
             pipelines,
             lost,
             unflushed: Default::default(),
+            host_ns: Default::default(),
+            bind_groups: Default::default(),
+            params: Default::default(),
         }))
     }
 
@@ -198,6 +217,12 @@ impl Gpu {
     /// through GL, whose shader compiler takes minutes over the unrolled accumulators.
     pub fn cpu_tiles(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu && self.info.backend != wgpu::Backend::Gl
+    }
+
+    /// Host time spent so far from the creation of each [`super::Recorder`] to its submission
+    /// (the launchers' recording plus encoding): what a fast GPU waits for between tokens.
+    pub fn host_seconds(&self) -> f64 {
+        self.host_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
     }
 
     pub fn check_lost(&self) -> Result<()> {

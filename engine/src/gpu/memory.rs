@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Gpu;
+use super::bind_groups::BindGroupCache;
 
 /// Staged upload bytes after which [`Gpu::write`] flushes the queue (small in unit tests, so
 /// that they cross flushes).
@@ -113,10 +114,13 @@ struct Tracked {
     buffer: wgpu::Buffer,
     tag: MemTag,
     tracker: Arc<MemoryTracker>,
+    bind_groups: Arc<BindGroupCache>,
 }
 
 impl Drop for Tracked {
     fn drop(&mut self) {
+        // Cached bind groups would otherwise keep the buffer's memory alive.
+        self.bind_groups.evict(&self.buffer);
         self.tracker
             .slot(self.tag)
             .fetch_sub(self.buffer.size(), Ordering::Relaxed);
@@ -179,6 +183,7 @@ impl Gpu {
             buffer,
             tag,
             tracker: self.memory.clone(),
+            bind_groups: self.bind_groups.clone(),
         })))
     }
 

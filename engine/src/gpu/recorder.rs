@@ -10,11 +10,11 @@ use super::{Gpu, GpuBuffer};
 use crate::Result;
 
 /// A storage binding: a whole buffer or a byte window of it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Bind {
-    buffer: wgpu::Buffer,
-    offset: u64,
-    size: Option<u64>,
+    pub(crate) buffer: wgpu::Buffer,
+    pub(crate) offset: u64,
+    pub(crate) size: Option<u64>,
 }
 
 impl Bind {
@@ -63,6 +63,7 @@ pub struct Recorder<'g> {
     ops: Vec<Op>,
     params: Vec<u8>,
     profile: Option<SharedProfile>,
+    started: std::time::Instant,
 }
 
 /// How many dispatches each kernel family issued in one submission (for `--profile`).
@@ -80,6 +81,7 @@ impl<'g> Recorder<'g> {
             ops: Vec::new(),
             params: Vec::new(),
             profile,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -155,16 +157,13 @@ impl<'g> Recorder<'g> {
     pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
         let gpu = self.gpu;
         let dev = &gpu.device;
-        let uniform = (!self.params.is_empty()).then(|| {
-            let buf = dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("params"),
-                size: self.params.len() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            gpu.queue.write_buffer(&buf, 0, &self.params);
-            buf
-        });
+        let params_buf = gpu
+            .params
+            .lock(dev, &gpu.bind_groups, self.params.len() as u64);
+        let uniform = params_buf.as_ref().filter(|_| !self.params.is_empty());
+        if let Some(u) = uniform {
+            gpu.queue.write_buffer(u, 0, &self.params);
+        }
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("granite"),
         });
@@ -187,32 +186,8 @@ impl<'g> Recorder<'g> {
                     groups,
                     ..
                 } => {
-                    let mut entries = Vec::with_capacity(binds.len() + 1);
-                    if let (Some((off, size)), Some(u)) = (params, &uniform) {
-                        entries.push(wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: u,
-                                offset: *off,
-                                size: wgpu::BufferSize::new(*size),
-                            }),
-                        });
-                    }
-                    for (i, b) in binds.iter().enumerate() {
-                        entries.push(wgpu::BindGroupEntry {
-                            binding: i as u32 + 1,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: &b.buffer,
-                                offset: b.offset,
-                                size: b.size.and_then(wgpu::BufferSize::new),
-                            }),
-                        });
-                    }
-                    let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: None,
-                        layout: &pipeline.get_bind_group_layout(0),
-                        entries: &entries,
-                    });
+                    let params = params.zip(uniform).map(|((off, size), u)| (u, off, size));
+                    let bg = gpu.bind_groups.get(dev, pipeline, params, binds);
                     // Profiled: one pass per dispatch, bracketed by timestamps.
                     let stamp = stamps
                         .as_ref()
@@ -258,6 +233,10 @@ impl<'g> Recorder<'g> {
         }
         let counts = self.dispatch_counts();
         let idx = gpu.queue.submit([enc.finish()]);
+        drop(params_buf);
+        let host = self.started.elapsed().as_nanos() as u64;
+        gpu.host_ns
+            .fetch_add(host, std::sync::atomic::Ordering::Relaxed);
         gpu.check_lost()?;
         if let Some(profile) = &self.profile {
             let secs = match &stamps {

@@ -22,6 +22,8 @@ struct Params {
     n_tok: u32,
     x_off: u32,
     y_off: u32,
+    eps: f32,
+    _pad: [u32; 3],
 }
 
 /// Epilogue of a linear layer: scale, bias, and whether to add into the output.
@@ -42,6 +44,34 @@ impl Default for Epilogue<'_> {
     }
 }
 
+/// An RMSNorm still to be applied to a product's input rows: `x ⊙ weight / rms(x)`.
+#[derive(Clone, Copy)]
+pub struct InputNorm<'a> {
+    pub weight: &'a Tensor,
+    pub eps: f32,
+}
+
+/// The rows a product reads, with the RMSNorm the matrix-vector kernel should apply to them as
+/// it loads them (only where [`fuses_norm`] says so).
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    pub x: Rows<'a>,
+    pub norm: Option<InputNorm<'a>>,
+}
+
+impl<'a> From<Rows<'a>> for Input<'a> {
+    fn from(x: Rows<'a>) -> Self {
+        Input { x, norm: None }
+    }
+}
+
+/// Whether products over `n_tok` tokens take their input's RMSNorm inside the matrix-vector
+/// kernel, saving the normalisation dispatch. Off on CPU drivers, where the extra weight load
+/// per activation load costs more than a dispatch (see [`crate::gpu::KernelPaths`]).
+pub fn fuses_norm(gpu: &Gpu, n_tok: usize) -> bool {
+    gpu.paths.fused_norms && n_tok <= MATVEC_MAX_TOKENS
+}
+
 /// Tokens at or below this go through the matrix-vector kernel.
 const MATVEC_MAX_TOKENS: usize = 2;
 /// Token counts up to this use matmul.wgsl's 16-token tiles (SMALL) instead of 64-token ones.
@@ -53,14 +83,15 @@ const MATVEC_ROWS: u32 = 4;
 
 /// Reads `w.cols` floats from each of `n_tok` rows of `x`; writes `w.rows` floats into each row
 /// of `y` (overwriting, or adding with `ep.accumulate`).
-pub fn linear(
+pub fn linear<'a>(
     rec: &mut Recorder,
     w: &F16Matrix,
-    x: Rows,
+    x: impl Into<Input<'a>>,
     y: Rows,
     n_tok: usize,
     ep: Epilogue,
 ) -> Result<()> {
+    let x = x.into();
     check_io(w, x, y, n_tok, w.rows)?;
     if let Some(b) = ep.bias {
         ensure(b.numel() >= w.rows, || {
@@ -74,14 +105,15 @@ pub fn linear(
 /// (`W = [gate; up]`), into `y` `[n_tok, I]`. Decode-sized inputs with W in one binding run as
 /// one matrix-vector dispatch with the activation in its epilogue; otherwise the product goes
 /// through `tmp` (`[n_tok, 2I]`) and the activation kernel.
-pub fn linear_swiglu(
+pub fn linear_swiglu<'a>(
     rec: &mut Recorder,
     w: &F16Matrix,
-    x: Rows,
+    x: impl Into<Input<'a>>,
     tmp: &Tensor,
     y: &Tensor,
     n_tok: usize,
 ) -> Result<()> {
+    let x = x.into();
     let width = w.rows / 2;
     if n_tok <= MATVEC_MAX_TOKENS && w.parts.len() == 1 && w.rows.is_multiple_of(2) {
         let y = y.rows(width, 0);
@@ -99,7 +131,17 @@ pub fn linear_swiglu(
     swiglu(rec, tmp, y, width, n_tok)
 }
 
-fn check_io(w: &F16Matrix, x: Rows, y: Rows, n_tok: usize, y_cols: usize) -> Result<()> {
+fn check_io(w: &F16Matrix, input: Input, y: Rows, n_tok: usize, y_cols: usize) -> Result<()> {
+    if let Some(norm) = input.norm {
+        ensure(norm.weight.numel() >= w.cols, || {
+            format!(
+                "linear: norm weight has {} values, need {}",
+                norm.weight.numel(),
+                w.cols
+            )
+        })?;
+    }
+    let x = input.x;
     ensure(x.fits(n_tok, w.cols), || {
         let (n, s) = (x.t.numel(), x.stride);
         format!(
@@ -128,13 +170,17 @@ pub(crate) fn matvec_rows_per_workgroup(gpu: &Gpu) -> u32 {
 fn launch(
     rec: &mut Recorder,
     w: &F16Matrix,
-    x: Rows,
+    input: Input,
     y: Rows,
     n_tok: usize,
     ep: Epilogue,
     glu: bool,
 ) -> Result<()> {
     let gpu = rec.gpu();
+    let (x, norm) = (input.x, input.norm);
+    ensure(norm.is_none() || fuses_norm(gpu, n_tok), || {
+        format!("linear: an input norm over {n_tok} tokens must be applied by rmsnorm first")
+    })?;
     let matvec = n_tok <= MATVEC_MAX_TOKENS;
     let name = if matvec { "matvec" } else { "matmul" };
     let mut variant = gpu.variant(name, &[]);
@@ -149,6 +195,9 @@ fn launch(
     }
     if glu {
         variant.flags.insert("GLU");
+    }
+    if norm.is_some() {
+        variant.flags.insert("NORM");
     }
     if !matvec && !small && gpu.cpu_tiles() {
         variant.flags.insert("CPU");
@@ -171,15 +220,20 @@ fn launch(
             n_tok: n_tok as u32,
             x_off: x.offset as u32,
             y_off: y.offset as u32,
+            eps: norm.map_or(0.0, |n| n.eps),
+            _pad: [0; 3],
         };
         // Unused when there is no bias; x is bound there because read-only aliasing is legal.
         let bias = Bind::whole(&ep.bias.unwrap_or(x.t).buf);
-        let binds = vec![
+        let mut binds = vec![
             Bind::whole(&part.buf),
             Bind::whole(&x.t.buf),
             Bind::whole(&y.t.buf),
             bias,
         ];
+        if let Some(n) = norm {
+            binds.push(Bind::whole(&n.weight.buf));
+        }
         let groups = if matvec {
             let [gx, gy, _] = grid(gpu, rows.div_ceil(rows_per_wg));
             [gx, gy, n_tok as u32]

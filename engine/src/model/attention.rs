@@ -3,7 +3,7 @@
 use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder, Tensor};
 use crate::kernels::attention::{AttnDims, attention_decode, attention_prefill};
-use crate::kernels::linear::{Epilogue, linear};
+use crate::kernels::linear::{Epilogue, Input, linear};
 use crate::model_files::{ModelConfig, PositionEmbedding};
 
 use super::scratch::Scratch;
@@ -77,12 +77,14 @@ impl AttentionMixer {
         })
     }
 
-    /// `h += residual · o_proj(attention(qkv(u)))`, appending the new k, v to the cache.
+    /// `h += residual · o_proj(attention(qkv(x)))` for `n_tok` rows of the normed input `x`,
+    /// appending the new k, v to the cache.
     pub fn forward(
         &self,
         rec: &mut Recorder,
         state: &mut State,
         s: &Scratch,
+        x: Input,
         n_tok: usize,
         residual: f32,
     ) -> Result<()> {
@@ -93,14 +95,7 @@ impl AttentionMixer {
             bias: self.qkv_bias.as_ref(),
             ..Default::default()
         };
-        linear(
-            rec,
-            &self.qkv,
-            s.u.rows(self.qkv.cols, 0),
-            s.mixer_in.rows(w, 0),
-            n_tok,
-            ep,
-        )?;
+        linear(rec, &self.qkv, x, s.mixer_in.rows(w, 0), n_tok, ep)?;
         let (q, k, v) = (
             s.mixer_in.rows(w, 0),
             s.mixer_in.rows(w, qd),

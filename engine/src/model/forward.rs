@@ -6,13 +6,14 @@
 //!                  h += residual_multiplier · (shared_mlp(v) + moe(v)),  v = rmsnorm(h)
 //! logits = lm_head(rmsnorm(h)) / logits_scaling          (only the rows asked for)
 //! ```
-//! Residual adds are fused into the epilogue of each output projection.
+//! Residual adds are fused into the epilogue of each output projection; where
+//! [`fuses_norm`] allows, a layer's RMSNorms are applied by the decode products that read them.
 use super::{Mixer, Model, Scratch, State};
 use crate::Result;
-use crate::gpu::Recorder;
+use crate::gpu::{Recorder, Tensor};
 use crate::kernels::embedding::embed;
 use crate::kernels::ensure;
-use crate::kernels::linear::{Epilogue, linear};
+use crate::kernels::linear::{Epilogue, Input, InputNorm, fuses_norm, linear};
 use crate::kernels::rmsnorm::rmsnorm;
 
 /// Which positions of the call get logits (written to `scratch.logits`, one row each).
@@ -51,16 +52,19 @@ impl Model {
             cfg.embedding_multiplier,
         )?;
         let res = cfg.residual_multiplier;
+        let fused = fuses_norm(rec.gpu(), n_tok);
         for layer in &self.layers {
-            rmsnorm(rec, &s.h, &layer.input_norm, &s.u, n_tok, cfg.rms_norm_eps)?;
+            let x = self.normed(rec, s, &layer.input_norm, n_tok, fused)?;
             match &layer.mixer {
-                Mixer::Mamba(m) => m.forward(rec, state, s, n_tok, res)?,
-                Mixer::Attention(a) => a.forward(rec, state, s, n_tok, res)?,
+                Mixer::Mamba(m) => m.forward(rec, state, s, x, n_tok, res)?,
+                Mixer::Attention(a) => a.forward(rec, state, s, x, n_tok, res)?,
             }
-            rmsnorm(rec, &s.h, &layer.post_norm, &s.u, n_tok, cfg.rms_norm_eps)?;
+            // The routed experts read the normalised rows from `u`.
+            let fused = fused && layer.moe.is_none();
+            let v = self.normed(rec, s, &layer.post_norm, n_tok, fused)?;
             layer
                 .shared_mlp
-                .forward(rec, s.u.rows(hdim, 0), s.h.rows(hdim, 0), n_tok, res, s)?;
+                .forward(rec, v, s.h.rows(hdim, 0), n_tok, res, s)?;
             if let Some(moe) = &layer.moe {
                 moe.forward(rec, s, n_tok, res)?;
             }
@@ -97,6 +101,28 @@ impl Model {
 }
 
 impl Model {
+    /// `rmsnorm(h)` as the next product's input: the residual rows with the norm for the
+    /// product to apply (`fused`), or the rows of `u` after an RMSNorm dispatch.
+    fn normed<'s>(
+        &self,
+        rec: &mut Recorder,
+        s: &'s Scratch,
+        weight: &'s Tensor,
+        n_tok: usize,
+        fused: bool,
+    ) -> Result<Input<'s>> {
+        let (hdim, eps) = (self.cfg.hidden_size, self.cfg.rms_norm_eps);
+        if fused {
+            let norm = InputNorm { weight, eps };
+            return Ok(Input {
+                x: s.h.rows(hdim, 0),
+                norm: Some(norm),
+            });
+        }
+        rmsnorm(rec, &s.h, weight, &s.u, n_tok, eps)?;
+        Ok(s.u.rows(hdim, 0).into())
+    }
+
     /// Final RMSNorm of residual rows `first..first+rows` into `s.u[0..rows]`.
     fn final_norm_rows(
         &self,

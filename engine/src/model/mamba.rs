@@ -2,7 +2,7 @@
 //! middle part being the kernels of [`crate::kernels::mamba`].
 use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder};
-use crate::kernels::linear::{Epilogue, linear};
+use crate::kernels::linear::{Epilogue, Input, linear};
 use crate::kernels::mamba::{
     MambaDims, MambaLayerWeights, MambaState, PrefillScan, mamba_mixer_decode, mamba_mixer_prefill,
 };
@@ -83,12 +83,13 @@ impl MambaMixer {
         })
     }
 
-    /// `h += residual · out_proj(mixer(in_proj(u)))` for the `n_tok` rows in the scratch.
+    /// `h += residual · out_proj(mixer(in_proj(x)))` for `n_tok` rows of the normed input `x`.
     pub fn forward(
         &self,
         rec: &mut Recorder,
         state: &State,
         s: &Scratch,
+        x: Input,
         n_tok: usize,
         residual: f32,
     ) -> Result<()> {
@@ -98,14 +99,7 @@ impl MambaMixer {
             bias: self.in_bias.as_ref(),
             ..Default::default()
         };
-        linear(
-            rec,
-            &self.in_proj,
-            s.u.rows(self.dims.hidden, 0),
-            zxbcdt,
-            n_tok,
-            ep,
-        )?;
+        linear(rec, &self.in_proj, x, zxbcdt, n_tok, ep)?;
         let st: &MambaState = &state.mamba[self.slot];
         let scratch = s
             .mamba

@@ -3,7 +3,7 @@
 //! gate rows first, then the up rows.
 use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder, Rows};
-use crate::kernels::linear::{Epilogue, linear, linear_swiglu};
+use crate::kernels::linear::{Epilogue, Input, linear, linear_swiglu};
 
 use super::scratch::Scratch;
 use super::upload::Uploader;
@@ -34,11 +34,11 @@ impl SharedMlp {
         })
     }
 
-    /// `h += alpha · shared(v)` for `n_tok` rows of `v`.
+    /// `h += alpha · shared(v)` for `n_tok` rows of the normed input `v`.
     pub fn forward(
         &self,
         rec: &mut Recorder,
-        v: Rows,
+        v: Input,
         h: Rows,
         n_tok: usize,
         alpha: f32,
