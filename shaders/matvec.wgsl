@@ -42,26 +42,6 @@ struct Params {
 #endif
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
-#if NORM
-#if X4
-@group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;  // [cols / 4] RMSNorm weight g
-
-fn load_g8(c: u32) -> array<vec4<f32>, 2> {
-    return array<vec4<f32>, 2>(norm_w[c / 4u], norm_w[c / 4u + 1u]);
-}
-#else
-@group(0) @binding(5) var<storage, read> norm_w: array<f32>;    // [cols] RMSNorm weight g
-
-// g for columns c .. c + 8 (zero past `cols`, like the activations).
-fn load_g8(c: u32) -> array<vec4<f32>, 2> {
-    var v = array<f32, 8>();
-    for (var i = 0u; i < 8u; i++) {
-        if (c + i < p.cols) { v[i] = norm_w[c + i]; }
-    }
-    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
-}
-#endif
-#endif
 
 #include matvec_x
 #if !SUBGROUPS
@@ -118,10 +98,7 @@ fn matvec(
     if (r < p.rows) {
         for (var k = lane; k < p.ld8; k += TPR) {
 #if NORM
-            let xr = load_x8(xbase, k * 8u);
-            ss += dot(xr[0], xr[0]) + dot(xr[1], xr[1]);
-            let g = load_g8(k * 8u);
-            let xv = array<vec4<f32>, 2>(xr[0] * g[0], xr[1] * g[1]);
+            let xv = load_xn8(xbase, k * 8u, &ss);
 #else
             let xv = load_x8(xbase, k * 8u);
 #endif
@@ -133,13 +110,13 @@ fn matvec(
     }
     acc = reduce(acc, li, lane);
 #if NORM
-    let inv_rms = inverseSqrt(reduce(vec4<f32>(ss, 0.0, 0.0, 0.0), li, lane).x / f32(p.cols) + p.eps);
-    acc *= inv_rms;
+    let scale = inv_rms(reduce(vec4<f32>(ss, 0.0, 0.0, 0.0), li, lane).x);
+    acc *= scale;
 #endif
 #if GLU
     var up_acc = reduce(acc_up, li, lane);
 #if NORM
-    up_acc *= inv_rms;
+    up_acc *= scale;
 #endif
     acc = acc / (1.0 + exp(-acc)) * up_acc;
 #endif

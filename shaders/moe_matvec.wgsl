@@ -25,7 +25,7 @@ struct Params {
     x_stride: u32,
     x_off: u32,
     y_stride: u32,   // floats between slots in y
-    _p0: u32,
+    eps: f32,        // NORM: RMSNorm epsilon
     _p1: u32,
     _p2: u32,
 }
@@ -45,6 +45,9 @@ struct Params {
 #include matvec_x
 #if !SUBGROUPS
 var<workgroup> red: array<array<vec4<f32>, 2>, WG>;
+#if NORM
+var<workgroup> red_ss: array<f32, WG>;
+#endif
 #endif
 
 
@@ -71,6 +74,7 @@ fn moe_matvec(
     let live = r < p.rows && e >= p.e0 && e < p.e1;
     // acc[0]: the 4 rows' products (gate rows for GLU), acc[1]: the up rows.
     var acc = array<vec4<f32>, 2>();
+    var ss = 0.0;
     if (live) {
         // Rows past the expert's last read its last row again (no divergent branch in the
         // loop) and are not written.
@@ -84,7 +88,11 @@ fn moe_matvec(
         if (GLU == 1u) { xrow = s / p.top_k; }
         let xbase = p.x_off + xrow * p.x_stride;
         for (var k = lane; k < p.ld8; k += TPR) {
+#if NORM
+            let xv = load_xn8(xbase, k * 8u, &ss);
+#else
             let xv = load_x8(xbase, k * 8u);
+#endif
             acc[0] += dot8x4(wg, k, xv);
             if (GLU == 1u) { acc[1] += dot8x4(wu, k, xv); }
         }
@@ -92,17 +100,34 @@ fn moe_matvec(
 #if SUBGROUPS
     acc[0] = subgroupAdd(acc[0]);
     acc[1] = subgroupAdd(acc[1]);
+#if NORM
+    ss = subgroupAdd(ss);
+#endif
 #else
     red[li] = acc;
+#if NORM
+    red_ss[li] = ss;
+#endif
     workgroupBarrier();
     for (var h = TPR / 2u; h > 0u; h >>= 1u) {
         if (lane < h) {
             red[li][0] += red[li + h][0];
             red[li][1] += red[li + h][1];
+#if NORM
+            red_ss[li] += red_ss[li + h];
+#endif
         }
         workgroupBarrier();
     }
     acc = red[li];
+#if NORM
+    ss = red_ss[li];
+#endif
+#endif
+#if NORM
+    let scale = inv_rms(ss);
+    acc[0] *= scale;
+    acc[1] *= scale;
 #endif
     if (lane == 0u && live) {
         for (var i = 0u; i < ROWS; i++) {

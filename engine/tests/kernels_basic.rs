@@ -5,6 +5,7 @@ use granite_engine::kernels::elementwise::{axpy, swiglu};
 use granite_engine::kernels::embedding::embed;
 use granite_engine::kernels::linear::{Epilogue, Input, InputNorm, linear, linear_swiglu};
 use granite_engine::kernels::rmsnorm::rmsnorm;
+use granite_engine::reference::norm::rmsnorm as rmsnorm_ref;
 use granite_engine::testing::{Rng, assert_close, for_each_path, gpus_with_fused_norms, poison};
 
 fn cpu_linear(w: &[f32], rows: usize, cols: usize, x: &[f32], n_tok: usize) -> Vec<f32> {
@@ -158,20 +159,6 @@ fn linear_weight_larger_than_binding_limit() {
     }
 }
 
-fn cpu_rmsnorm(x: &[f32], w: &[f32], n_tok: usize, eps: f64) -> Vec<f32> {
-    let n = w.len();
-    let mut y = vec![0.0; n * n_tok];
-    for t in 0..n_tok {
-        let row = &x[t * n..(t + 1) * n];
-        let ms = row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n as f64;
-        let inv = 1.0 / (ms + eps).sqrt();
-        for i in 0..n {
-            y[t * n + i] = (w[i] as f64 * row[i] as f64 * inv) as f32;
-        }
-    }
-    y
-}
-
 #[test]
 fn rmsnorm_matches_cpu() {
     for_each_path(|path, gpu| {
@@ -186,7 +173,7 @@ fn rmsnorm_matches_cpu() {
             let mut rec = Recorder::new(gpu);
             rmsnorm(&mut rec, &xt, &wt, &yt, n_tok, 1e-5).unwrap();
             rec.run().unwrap();
-            let want = cpu_rmsnorm(&x, &w, n_tok, 1e-5);
+            let want = rmsnorm_ref(&x, &w, n_tok, 1e-5);
             assert_close(
                 &format!("rmsnorm n={n} T={n_tok} [{path}]"),
                 &yt.read(gpu).unwrap(),
@@ -440,7 +427,7 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
                 linear(&mut rec, &w, input, yt.rows(rows, 0), n_tok, ep).unwrap();
             }
             rec.run().unwrap();
-            let u = cpu_rmsnorm(&x, &g, n_tok, 1e-5);
+            let u = rmsnorm_ref(&x, &g, n_tok, 1e-5);
             let prod = cpu_linear(&wvals, rows, cols, &u, n_tok);
             let want: Vec<f32> = (0..n_tok * out_cols)
                 .map(|j| {

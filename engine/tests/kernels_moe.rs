@@ -2,11 +2,15 @@
 //! near ties), the decode and the prefill expert paths at awkward sizes, expert stacks split into
 //! several parts by a forced small binding limit, and prefill == decode token by token.
 use granite_engine::gpu::{Gpu, GpuOptions, MemTag, Recorder, Tensor};
+use granite_engine::kernels::linear::{Input, InputNorm};
 use granite_engine::kernels::moe::{
     MoeDims, MoeOptions, MoePath, MoeScratch, MoeWeights, moe_forward, router_topk,
 };
 use granite_engine::reference::moe::{MoeRef, router_topk as cpu_topk};
-use granite_engine::testing::{REQUIRE_BACKEND_ENV, Rng, assert_close, for_each_path, poison};
+use granite_engine::reference::norm::rmsnorm;
+use granite_engine::testing::{
+    REQUIRE_BACKEND_ENV, Rng, assert_close, for_each_path, gpus_with_fused_norms, poison,
+};
 
 fn check_topk(gpu: &Gpu, path: &str, logits: &[f32], n_tok: usize, e: usize, k: usize) {
     let lt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, e], logits, "logits").unwrap();
@@ -126,15 +130,42 @@ impl Case {
         y0: &[f32],
         opts: MoeOptions,
     ) -> Vec<f32> {
+        self.run_normed(gpu, scratch, v, None, y0, opts).unwrap()
+    }
+
+    /// [`Case::run`] on `rmsnorm(v) ⊙ g` computed by the MoE kernels themselves when `g` is given.
+    fn run_normed(
+        &self,
+        gpu: &Gpu,
+        scratch: &mut MoeScratch,
+        v: &[f32],
+        g: Option<&[f32]>,
+        y0: &[f32],
+        opts: MoeOptions,
+    ) -> granite_engine::Result<Vec<f32>> {
         let h = self.dims.hidden;
         let n_tok = v.len() / h;
-        let vt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], v, "v").unwrap();
-        let ot = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], y0, "out").unwrap();
+        let vt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], v, "v")?;
+        let ot = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], y0, "out")?;
+        let gt = g
+            .map(|g| Tensor::from_f32(gpu, MemTag::Norms, &[h], g, "g"))
+            .transpose()?;
+        let input = Input {
+            x: vt.rows(h, 0),
+            norm: gt.as_ref().map(|weight| InputNorm { weight, eps: 1e-5 }),
+        };
         let mut rec = Recorder::new(gpu);
-        let (vr, or) = (vt.rows(h, 0), ot.rows(h, 0));
-        moe_forward(&mut rec, scratch, &self.weights, vr, or, n_tok, opts).unwrap();
-        rec.run().unwrap();
-        ot.read(gpu).unwrap()
+        moe_forward(
+            &mut rec,
+            scratch,
+            &self.weights,
+            input,
+            ot.rows(h, 0),
+            n_tok,
+            opts,
+        )?;
+        rec.run()?;
+        ot.read(gpu)
     }
 }
 
@@ -149,19 +180,30 @@ const SIZES: &[(usize, usize, usize, usize)] = &[
     (2, 2, 16, 3),
 ];
 
+/// One random case per entry of [`SIZES`], seeded from `seed` upwards.
+fn cases(gpu: &Gpu, seed: u64) -> Vec<Case> {
+    SIZES
+        .iter()
+        .enumerate()
+        .map(|(ci, &(e, k, h, i))| {
+            let dims = MoeDims {
+                hidden: h,
+                n_experts: e,
+                top_k: k,
+                inter: i,
+            };
+            make_case(gpu, dims, seed + ci as u64)
+        })
+        .collect()
+}
+
 /// Both paths against the reference at each T, and prefill == decode.
 /// Returns how many cases had an expert stack split into several parts.
 fn check_paths(gpu: &Gpu, what: &str) -> usize {
     let mut scratch = MoeScratch::new();
     let mut split = 0;
-    for (ci, &(e, k, h, i)) in SIZES.iter().enumerate() {
-        let dims = MoeDims {
-            hidden: h,
-            n_experts: e,
-            top_k: k,
-            inter: i,
-        };
-        let case = make_case(gpu, dims, 11 + ci as u64);
+    for (ci, case) in cases(gpu, 11).into_iter().enumerate() {
+        let (dims, h) = (case.dims, case.dims.hidden);
         split +=
             (case.weights.input.parts.len() > 1 || case.weights.output.parts.len() > 1) as usize;
         let mut rng = Rng::new(100 + ci as u64);
@@ -186,6 +228,48 @@ fn check_paths(gpu: &Gpu, what: &str) -> usize {
         }
     }
     split
+}
+
+/// The decode path normalising its input itself (router and expert products) equals RMSNorm
+/// followed by the MoE; the prefill path refuses an input norm instead of ignoring it.
+#[test]
+fn moe_decode_with_input_norm_matches_rmsnorm_then_moe() {
+    for (what, gpu) in gpus_with_fused_norms() {
+        let mut scratch = MoeScratch::new();
+        for (ci, case) in cases(&gpu, 31).into_iter().enumerate() {
+            let (dims, h) = (case.dims, case.dims.hidden);
+            let mut rng = Rng::new(200 + ci as u64);
+            for n_tok in [1usize, 2] {
+                let v = rng.vec(n_tok * h, 4.0);
+                let g = rng.vec(h, 1.5);
+                let y0 = rng.vec(n_tok * h, 1.0);
+                let want = case
+                    .reference()
+                    .forward(&rmsnorm(&v, &g, n_tok, 1e-5), n_tok);
+                let want: Vec<f32> = want.iter().zip(&y0).map(|(m, y)| y + 0.5 * m).collect();
+                let opts = MoeOptions {
+                    alpha: 0.5,
+                    accumulate: true,
+                    path: MoePath::Auto,
+                };
+                let got = case
+                    .run_normed(&gpu, &mut scratch, &v, Some(&g), &y0, opts)
+                    .unwrap();
+                assert_close(
+                    &format!("normed moe {dims:?} T={n_tok} [{what}]"),
+                    &got,
+                    &want,
+                    2e-5,
+                );
+                let opts = MoeOptions {
+                    path: MoePath::Prefill,
+                    ..opts
+                };
+                let refused = case.run_normed(&gpu, &mut scratch, &v, Some(&g), &y0, opts);
+                assert!(refused.is_err(), "prefill path took an input norm [{what}]");
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,7 +1,10 @@
 // Included by the matrix-vector kernels (matvec.wgsl, moe_matvec.wgsl), which bind the f16
 // weights as `w: array<vec4<u32>>`, the activations as `x` (`array<vec4<f32>>` with X4, else
-// `array<f32>`) and have `p.cols`: the work split (must match `matvec_rows_per_workgroup` in
-// kernels/linear.rs), 8 activations per load, and products of 8 weights with them.
+// `array<f32>`) and have `p.cols` (and `p.eps` with NORM): the work split (must match
+// `matvec_rows_per_workgroup` in kernels/linear.rs), 8 activations per load, and products of 8
+// weights with them. NORM kernels read raw rows that still need their RMSNorm: they also bind
+// its weight g at binding 5, sum x² over the activations they load (`load_xn8`) and scale the
+// finished dot products by `inv_rms`.
 
 const WG: u32 = 64u;    // invocations per workgroup
 const ROWS: u32 = 4u;   // rows per group of TPR invocations
@@ -45,3 +48,37 @@ fn dot8x4(wr: vec4<u32>, k: u32, xv: array<vec4<f32>, 2>) -> vec4<f32> {
     return vec4<f32>(dot8(w[wr.x + k], xv), dot8(w[wr.y + k], xv), dot8(w[wr.z + k], xv),
                      dot8(w[wr.w + k], xv));
 }
+
+#if NORM
+#if X4
+@group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;  // [cols / 4] RMSNorm weight g
+
+fn load_g8(c: u32) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(norm_w[c / 4u], norm_w[c / 4u + 1u]);
+}
+#else
+@group(0) @binding(5) var<storage, read> norm_w: array<f32>;    // [cols] RMSNorm weight g
+
+// g for columns c .. c + 8 (zero past `cols`, like the activations).
+fn load_g8(c: u32) -> array<vec4<f32>, 2> {
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (c + i < p.cols) { v[i] = norm_w[c + i]; }
+    }
+    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+#endif
+
+// 8 activations times g (the 1/rms factor comes at the end), their squares added to `ss`.
+fn load_xn8(base: u32, c: u32, ss: ptr<function, f32>) -> array<vec4<f32>, 2> {
+    let xr = load_x8(base, c);
+    *ss += dot(xr[0], xr[0]) + dot(xr[1], xr[1]);
+    let g = load_g8(c);
+    return array<vec4<f32>, 2>(xr[0] * g[0], xr[1] * g[1]);
+}
+
+// 1 / rms of a row whose squares summed to `total`.
+fn inv_rms(total: f32) -> f32 {
+    return inverseSqrt(total / f32(p.cols) + p.eps);
+}
+#endif

@@ -59,15 +59,16 @@ impl Model {
                 Mixer::Mamba(m) => m.forward(rec, state, s, x, n_tok, res)?,
                 Mixer::Attention(a) => a.forward(rec, state, s, x, n_tok, res)?,
             }
-            // The routed experts read the normalised rows from `u`.
-            let fused = fused && layer.moe.is_none();
+            // With fused norms `v` is `h` itself: every reader of `v` runs before the first
+            // add into `h`.
             let v = self.normed(rec, s, &layer.post_norm, n_tok, fused)?;
+            layer.shared_mlp.gate_up(rec, v, n_tok, s)?;
+            if let Some(moe) = &layer.moe {
+                moe.forward(rec, s, v, n_tok, res)?;
+            }
             layer
                 .shared_mlp
-                .forward(rec, v, s.h.rows(hdim, 0), n_tok, res, s)?;
-            if let Some(moe) = &layer.moe {
-                moe.forward(rec, s, n_tok, res)?;
-            }
+                .down(rec, s.h.rows(hdim, 0), n_tok, res, s)?;
         }
         state.pos += n_tok;
         let (first, rows) = match logits {

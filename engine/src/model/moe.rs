@@ -2,6 +2,7 @@
 //! experts → weighted sum), entirely on the GPU: see [`crate::kernels::moe`].
 use crate::Result;
 use crate::gpu::{MemTag, Recorder};
+use crate::kernels::linear::Input;
 use crate::kernels::moe::{MoeDims, MoeOptions, MoeWeights, moe_forward};
 use crate::model_files::ModelConfig;
 
@@ -42,11 +43,12 @@ impl Moe {
         })
     }
 
-    /// `h += residual · moe(u)` where `u` holds the post-attention-normed rows.
+    /// `h += residual · moe(v)` for `n_tok` rows of the normed input `v`.
     pub fn forward(
         &self,
         rec: &mut Recorder,
         s: &Scratch,
+        v: Input,
         n_tok: usize,
         residual: f32,
     ) -> Result<()> {
@@ -60,14 +62,6 @@ impl Moe {
             accumulate: true,
             ..Default::default()
         };
-        moe_forward(
-            rec,
-            &mut scratch,
-            &self.w,
-            s.u.rows(h, 0),
-            s.h.rows(h, 0),
-            n_tok,
-            opts,
-        )
+        moe_forward(rec, &mut scratch, &self.w, v, s.h.rows(h, 0), n_tok, opts)
     }
 }

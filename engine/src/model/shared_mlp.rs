@@ -34,17 +34,21 @@ impl SharedMlp {
         })
     }
 
-    /// `h += alpha · shared(v)` for `n_tok` rows of the normed input `v`.
-    pub fn forward(
+    /// First half of `h += alpha · shared(v)`: the gated activations of `n_tok` rows of the
+    /// normed input `v`, into the scratch.
+    pub fn gate_up(&self, rec: &mut Recorder, v: Input, n_tok: usize, s: &Scratch) -> Result<()> {
+        linear_swiglu(rec, &self.input_linear, v, &s.ffn_in, &s.ffn_act, n_tok)
+    }
+
+    /// Second half: `h += alpha · down(activations)`.
+    pub fn down(
         &self,
         rec: &mut Recorder,
-        v: Input,
         h: Rows,
         n_tok: usize,
         alpha: f32,
         s: &Scratch,
     ) -> Result<()> {
-        linear_swiglu(rec, &self.input_linear, v, &s.ffn_in, &s.ffn_act, n_tok)?;
         let ep = Epilogue {
             alpha,
             accumulate: true,

@@ -4,4 +4,5 @@
 pub mod attention;
 pub mod mamba;
 pub mod moe;
+pub mod norm;
 pub mod sampling;

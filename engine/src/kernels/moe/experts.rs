@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{BM, BN, Bufs, MoeWeights};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid};
-use crate::kernels::linear::matvec_rows_per_workgroup;
+use crate::kernels::linear::{Input, matvec_rows_per_workgroup};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -16,7 +16,7 @@ struct ExpertParams {
     ld8: u32,
     e0: u32,
     e1: u32,
-    /// moe_matvec: top_k, x_stride, x_off, y_stride, 0, 0, 0.
+    /// moe_matvec: top_k, x_stride, x_off, y_stride, eps (f32 bits, NORM), 0, 0.
     /// moe_mm: n_experts, n_assign, top_k, x_stride, x_off, y_stride, 0.
     rest: [u32; 7],
 }
@@ -45,16 +45,18 @@ struct ExpertPass<'a> {
     per_expert: usize,
     x: &'a GpuBuffer,
     y: &'a GpuBuffer,
+    /// The input's RMSNorm weight and epsilon, applied by the kernel (see `Input`).
+    norm: Option<(&'a GpuBuffer, f32)>,
 }
 
 pub(super) fn experts_decode(
     rec: &mut Recorder,
     w: &MoeWeights,
     b: &Bufs,
-    v: Rows,
+    input: Input,
     n: usize,
 ) -> Result<()> {
-    let d = w.dims;
+    let (v, d) = (input.x, w.dims);
     let slots = (n * d.top_k) as u32;
     let up = ExpertPass {
         m: &w.input,
@@ -63,6 +65,7 @@ pub(super) fn experts_decode(
         per_expert: 2 * d.inter,
         x: &v.t.buf,
         y: &b.act.buf,
+        norm: input.norm.map(|n| (&n.weight.buf, n.eps)),
     };
     let up_rest = [d.top_k, v.stride, v.offset, d.inter];
     let down = ExpertPass {
@@ -72,6 +75,7 @@ pub(super) fn experts_decode(
         per_expert: d.hidden,
         x: &b.act.buf,
         y: &b.ys,
+        norm: None,
     };
     let down_rest = [d.top_k, d.inter, 0, d.hidden];
     for (pass, rest) in [(up, up_rest), (down, down_rest)] {
@@ -80,8 +84,14 @@ pub(super) fn experts_decode(
         let (x_stride, x_off) = (rest[1], rest[2]);
         let x4 =
             pass.m.cols.is_multiple_of(8) && x_stride.is_multiple_of(4) && x_off.is_multiple_of(4);
-        let flags: &[&str] = if x4 { &["X4"] } else { &[] };
-        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, flags)?;
+        let mut flags = Vec::new();
+        if x4 {
+            flags.push("X4");
+        }
+        if pass.norm.is_some() {
+            flags.push("NORM");
+        }
+        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, &flags)?;
         let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(matvec_rows_per_workgroup(gpu)));
         for part in &pass.m.parts {
             let params = ExpertParams {
@@ -95,17 +105,20 @@ pub(super) fn experts_decode(
                     rest[1] as u32,
                     rest[2] as u32,
                     rest[3] as u32,
-                    0,
+                    pass.norm.map_or(0, |(_, eps)| eps.to_bits()),
                     0,
                     0,
                 ],
             };
-            let binds = vec![
+            let mut binds = vec![
                 Bind::whole(&part.buf),
                 Bind::whole(pass.x),
                 Bind::whole(&b.ids),
                 Bind::whole(pass.y),
             ];
+            if let Some((g, _)) = pass.norm {
+                binds.push(Bind::whole(g));
+            }
             rec.dispatch(&pipeline, "moe", &params, binds, [gx, gy, slots]);
         }
     }
@@ -148,6 +161,7 @@ pub(super) fn experts_prefill(
         per_expert: 2 * d.inter,
         x: &v.t.buf,
         y: &b.act.buf,
+        norm: None,
     };
     let up_x = (v.stride, v.offset, d.inter);
     let down = ExpertPass {
@@ -157,6 +171,7 @@ pub(super) fn experts_prefill(
         per_expert: d.hidden,
         x: &b.act.buf,
         y: &b.ys,
+        norm: None,
     };
     let down_x = (d.inter, 0, d.hidden);
     for (pass, (x_stride, x_off, y_stride)) in [(up, up_x), (down, down_x)] {

@@ -17,7 +17,7 @@ use bytemuck::{Pod, Zeroable};
 mod experts;
 
 use super::ensure;
-use super::linear::{Epilogue, linear};
+use super::linear::{Epilogue, Input, fuses_norm, linear};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, MemTag, Recorder, Rows, Tensor, grid};
 use experts::{experts_decode, experts_prefill};
@@ -290,18 +290,21 @@ pub fn router_topk(
     Ok(())
 }
 
-/// `out = (accumulate ? out : 0) + alpha · moe(v)` for `n_tok` rows of `v` (each `hidden` floats).
-/// `v` and `out` must be different buffers. Records dispatches only; never reads back.
-pub fn moe_forward(
+/// `out = (accumulate ? out : 0) + alpha · moe(v)` for `n_tok` rows of `v` (each `hidden` floats;
+/// with a norm, the router and the experts normalise them as they read them). `out` may be
+/// `v`'s buffer: a token's rows are read before its output is written. Records dispatches
+/// only; never reads back.
+pub fn moe_forward<'a>(
     rec: &mut Recorder,
     scratch: &mut MoeScratch,
     w: &MoeWeights,
-    v: Rows,
+    v: impl Into<Input<'a>>,
     out: Rows,
     n_tok: usize,
     opts: MoeOptions,
 ) -> Result<()> {
-    let d = w.dims;
+    let input = v.into();
+    let (v, d) = (input.x, w.dims);
     ensure(v.fits(n_tok, d.hidden) && out.fits(n_tok, d.hidden), || {
         format!("moe: v / out too small for {n_tok}×{}", d.hidden)
     })?;
@@ -316,6 +319,10 @@ pub fn moe_forward(
         MoePath::Prefill => false,
     };
     let gpu = rec.gpu();
+    ensure(
+        input.norm.is_none() || (decode && fuses_norm(gpu, n_tok)),
+        || format!("moe: an input norm over {n_tok} tokens must be applied by rmsnorm first"),
+    )?;
     // Keep each scratch buffer within one binding (and decode slots within one grid dimension).
     let per_tok = (d.top_k * d.hidden.max(d.inter).max(d.n_experts) * 4) as u64;
     let mut chunk = CHUNK_TOKENS.min((gpu.max_binding / per_tok).max(1) as usize);
@@ -327,9 +334,12 @@ pub fn moe_forward(
     let bufs = scratch.get(gpu, d, chunk)?;
     for c0 in (0..n_tok).step_by(chunk) {
         let n = chunk.min(n_tok - c0);
-        let vc = Rows {
-            offset: v.offset + c0 * v.stride,
-            ..v
+        let vc = Input {
+            x: Rows {
+                offset: v.offset + c0 * v.stride,
+                ..v
+            },
+            ..input
         };
         let oc = Rows {
             offset: out.offset + c0 * out.stride,
@@ -341,7 +351,7 @@ pub fn moe_forward(
         if decode {
             experts_decode(rec, w, bufs, vc, n)?;
         } else {
-            experts_prefill(rec, w, bufs, vc, n)?;
+            experts_prefill(rec, w, bufs, vc.x, n)?;
         }
         combine(rec, d, bufs, oc, n, opts)?;
     }
