@@ -384,6 +384,16 @@ fn linear_swiglu_matches_cpu() {
 fn linear_with_input_norm_matches_rmsnorm_then_linear() {
     for (path, gpu) in gpus_with_fused_norms() {
         let gpu = &*gpu;
+        if !gpu.paths.fused_norms {
+            // GL never fuses (see KernelPaths::fused_norms): the norm must be refused there.
+            assert_eq!(
+                gpu.info.backend,
+                wgpu::Backend::Gl,
+                "[{path}] fusion not forced on"
+            );
+            assert_refuses_input_norm(gpu, path, 1);
+            continue;
+        }
         for (i, &(rows, cols, n_tok, glu)) in [
             (7, 13, 1, false),
             (70, 64, 2, false),
@@ -447,26 +457,39 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
                 1e-4,
             );
         }
-        let (xt, w) = (
-            Tensor::zeros(gpu, MemTag::Scratch, &[3, 8], "x").unwrap(),
-            F16Matrix::from_f16(gpu, MemTag::Scratch, 4, 8, &[0; 32], "w").unwrap(),
-        );
-        let (gt, yt) = (
-            Tensor::zeros(gpu, MemTag::Norms, &[8], "g").unwrap(),
-            Tensor::zeros(gpu, MemTag::Scratch, &[3, 4], "y").unwrap(),
-        );
-        let input = Input {
-            x: xt.rows(8, 0),
-            norm: Some(InputNorm {
-                weight: &gt,
-                eps: 1e-5,
-            }),
-        };
-        let mut rec = Recorder::new(gpu);
-        let err = linear(&mut rec, &w, input, yt.rows(4, 0), 3, Epilogue::default());
-        assert!(
-            err.is_err(),
-            "[{path}] a normed input over 3 tokens was accepted"
-        );
+        assert_refuses_input_norm(gpu, path, 3);
     }
+}
+
+/// A product over `n_tok` rows whose input norm this context cannot fuse is an error, not an
+/// unnormalised result.
+fn assert_refuses_input_norm(gpu: &Gpu, path: &str, n_tok: usize) {
+    let (xt, w) = (
+        Tensor::zeros(gpu, MemTag::Scratch, &[n_tok, 8], "x").unwrap(),
+        F16Matrix::from_f16(gpu, MemTag::Scratch, 4, 8, &[0; 32], "w").unwrap(),
+    );
+    let (gt, yt) = (
+        Tensor::zeros(gpu, MemTag::Norms, &[8], "g").unwrap(),
+        Tensor::zeros(gpu, MemTag::Scratch, &[n_tok, 4], "y").unwrap(),
+    );
+    let input = Input {
+        x: xt.rows(8, 0),
+        norm: Some(InputNorm {
+            weight: &gt,
+            eps: 1e-5,
+        }),
+    };
+    let mut rec = Recorder::new(gpu);
+    let err = linear(
+        &mut rec,
+        &w,
+        input,
+        yt.rows(4, 0),
+        n_tok,
+        Epilogue::default(),
+    );
+    assert!(
+        err.is_err(),
+        "[{path}] a normed input over {n_tok} tokens was accepted"
+    );
 }
