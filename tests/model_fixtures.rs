@@ -166,12 +166,7 @@ fn fused_norm_decode_matches_transformers() {
         let (dir, exp) = fixture(name);
         let prompt = ids(&exp["prompt_ids"]);
         for (path, gpu) in gpus_with_fused_norms() {
-            if !gpu.paths.fused_norms {
-                // GL never fuses (see KernelPaths::fused_norms); the other tests cover it.
-                let backend = format!("{:?}", gpu.info.backend);
-                assert_eq!(backend, "Gl", "[{path}] fusion not forced on");
-                continue;
-            }
+            assert!(gpu.paths.fused_norms, "[{path}] fusion not forced on");
             let model = Model::load(gpu, &dir, false).unwrap();
             let err = step_by_step_error(&model, &prompt);
             assert!(

@@ -243,13 +243,6 @@ fn moe_decode_with_input_norm_matches_rmsnorm_then_moe() {
                 let v = rng.vec(n_tok * h, 4.0);
                 let g = rng.vec(h, 1.5);
                 let y0 = rng.vec(n_tok * h, 1.0);
-                if !gpu.paths.fused_norms {
-                    // GL never fuses (see KernelPaths::fused_norms): refused, not ignored.
-                    let opts = MoeOptions::default();
-                    let refused = case.run_normed(&gpu, &mut scratch, &v, Some(&g), &y0, opts);
-                    assert!(refused.is_err(), "input norm accepted unfused [{what}]");
-                    continue;
-                }
                 let want = case
                     .reference()
                     .forward(&rmsnorm(&v, &g, n_tok, 1e-5), n_tok);

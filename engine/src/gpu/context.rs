@@ -27,7 +27,7 @@ pub struct GpuOptions {
     /// an adapter's memory size, so this is the budget the out-of-memory pre-check uses.
     pub memory_limit: Option<u64>,
     /// Force the RMSNorm fusion into decode products on or off (default: on except on CPU
-    /// drivers; never through GL; see [`KernelPaths::fused_norms`]).
+    /// drivers; see [`KernelPaths::fused_norms`]).
     pub fused_norms: Option<bool>,
 }
 
@@ -168,12 +168,9 @@ impl Gpu {
                 && !opts.no_subgroups,
             subgroup_size: info.subgroup_min_size,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
-            // Never through GL: on llvmpipe's GL the fused gated product intermittently gave
-            // wrong rows (not understood yet; Vulkan on the same machine is exact every run).
             fused_norms: opts
                 .fused_norms
-                .unwrap_or(info.device_type != wgpu::DeviceType::Cpu)
-                && info.backend != wgpu::Backend::Gl,
+                .unwrap_or(info.device_type != wgpu::DeviceType::Cpu),
         };
         let max_binding = opts
             .max_binding_override

@@ -72,9 +72,11 @@ pub struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// True when `n` rows of `width` floats fit in the tensor.
+    /// True when `n` rows of `width` floats fit in the tensor without overlapping each other.
     pub fn fits(&self, n: usize, width: usize) -> bool {
-        n == 0 || self.offset + (n - 1) * self.stride + width <= self.t.numel()
+        n == 0
+            || ((n == 1 || width <= self.stride)
+                && self.offset + (n - 1) * self.stride + width <= self.t.numel())
     }
 }
 

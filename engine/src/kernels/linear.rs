@@ -114,8 +114,14 @@ pub fn linear_swiglu<'a>(
     n_tok: usize,
 ) -> Result<()> {
     let x = x.into();
+    ensure(w.rows.is_multiple_of(2), || {
+        format!(
+            "linear_swiglu: W = [gate; up] needs an even number of rows, got {}",
+            w.rows
+        )
+    })?;
     let width = w.rows / 2;
-    if n_tok <= MATVEC_MAX_TOKENS && w.parts.len() == 1 && w.rows.is_multiple_of(2) {
+    if n_tok <= MATVEC_MAX_TOKENS && w.parts.len() == 1 {
         let y = y.rows(width, 0);
         check_io(w, x, y, n_tok, width)?;
         return launch(rec, w, x, y, n_tok, Epilogue::default(), true);
