@@ -6,7 +6,8 @@
 // 16-byte blocks of a row.
 // GLU (gated decode MLP, W = [gate; up] with 2·rows rows in one part): the group also reads
 // the 4 up rows rows + r .. and writes silu(gate) · up, so no separate activation dispatch.
-// NORM (decode on GPUs): x is the raw residual stream and the product is of RMSNorm(x) ⊙ g:
+// NORM (decode on GPUs): x is the raw residual stream (GATED: Mamba's y, gated by silu(z)) and
+// the product is of RMSNorm(x) ⊙ g:
 // each group sums x² from the activations it loads anyway and scales its dot products by
 // 1 / sqrt(mean(x²) + eps) at the end, so no separate normalisation dispatch runs.
 // Weights are always read as packed u32 pairs, even where f16 is available: one 16-byte load
@@ -27,8 +28,8 @@ struct Params {
     x_off: u32,       // first float of x
     y_off: u32,       // first float of y
     eps: f32,         // NORM: RMSNorm epsilon
-    _p1: u32,
-    _p2: u32,
+    z_off: u32,       // GATED: first float of the gate z
+    z_stride: u32,    // GATED: floats between tokens in z
     _p3: u32,
 }
 
@@ -98,7 +99,7 @@ fn matvec(
     if (r < p.rows) {
         for (var k = lane; k < p.ld8; k += TPR) {
 #if NORM
-            let xv = load_xn8(xbase, k * 8u, &ss);
+            let xv = load_xn8(xbase, p.z_off + t * p.z_stride, k * 8u, &ss);
 #else
             let xv = load_x8(xbase, k * 8u);
 #endif

@@ -89,7 +89,7 @@ fn moe_matvec(
         let xbase = p.x_off + xrow * p.x_stride;
         for (var k = lane; k < p.ld8; k += TPR) {
 #if NORM
-            let xv = load_xn8(xbase, k * 8u, &ss);
+            let xv = load_xn8(xbase, 0u, k * 8u, &ss);
 #else
             let xv = load_x8(xbase, k * 8u);
 #endif

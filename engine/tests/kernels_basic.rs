@@ -433,6 +433,7 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
                 norm: Some(InputNorm {
                     weight: &gt,
                     eps: 1e-5,
+                    gate: None,
                 }),
             };
             let mut rec = Recorder::new(gpu);
@@ -481,6 +482,7 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
             norm: Some(InputNorm {
                 weight: &gt,
                 eps: 1e-5,
+                gate: None,
             }),
         };
         let mut rec = Recorder::new(gpu);
@@ -489,5 +491,65 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
             err.is_err(),
             "[{path}] a normed input over 3 tokens was accepted"
         );
+    }
+}
+
+/// Mamba's out_proj reading the SSM output `y` with the gated norm applied on the fly:
+/// `W · (g ⊙ rmsnorm(y ⊙ silu(z)))`, z read from wider in_proj rows at an offset, with whole-vec4
+/// and scalar loads.
+#[test]
+fn linear_with_gated_input_norm_matches_cpu() {
+    for (path, gpu) in gpus_with_fused_norms() {
+        let gpu = &*gpu;
+        for (i, &(rows, cols, n_tok, zw, zo)) in
+            [(9, 24, 1, 60, 0), (7, 13, 2, 40, 3), (40, 64, 2, 150, 2)]
+                .iter()
+                .enumerate()
+        {
+            let mut rng = Rng::new(170 + i as u64);
+            let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);
+            let y = rng.vec(n_tok * cols, 2.0);
+            let zrows = rng.vec(n_tok * zw, 3.0);
+            let g = rng.vec(cols, 1.5);
+            let w = F16Matrix::from_f16(gpu, MemTag::Scratch, rows, cols, &wbits, "w").unwrap();
+            let yt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, cols], &y, "y").unwrap();
+            let zt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, zw], &zrows, "z").unwrap();
+            let gt = Tensor::from_f32(gpu, MemTag::Norms, &[cols], &g, "g").unwrap();
+            let out = Tensor::zeros(gpu, MemTag::Scratch, &[n_tok, rows], "out").unwrap();
+            poison(gpu, &out.buf);
+            let norm = InputNorm {
+                weight: &gt,
+                eps: 1e-5,
+                gate: Some(zt.rows(zw, zo)),
+            };
+            let input = Input {
+                x: yt.rows(cols, 0),
+                norm: Some(norm),
+            };
+            let mut rec = Recorder::new(gpu);
+            linear(
+                &mut rec,
+                &w,
+                input,
+                out.rows(rows, 0),
+                n_tok,
+                Epilogue::default(),
+            )
+            .unwrap();
+            rec.run().unwrap();
+            let gated: Vec<f32> = (0..n_tok * cols)
+                .map(|j| {
+                    let z = zrows[(j / cols) * zw + zo + j % cols] as f64;
+                    (y[j] as f64 * z / (1.0 + (-z).exp())) as f32
+                })
+                .collect();
+            let u = rmsnorm_ref(&gated, &g, n_tok, 1e-5);
+            assert_close(
+                &format!("gated-norm linear {rows}x{cols} T={n_tok} z at {zo}/{zw} [{path}]"),
+                &out.read(gpu).unwrap(),
+                &cpu_linear(&wvals, rows, cols, &u, n_tok),
+                1e-4,
+            );
+        }
     }
 }

@@ -756,7 +756,7 @@ fn mixer_decode_matches_cpu_per_slot() {
             &sb,
             &state,
             &scratch,
-            out.rows(d.d_inner(), 0),
+            Some(out.rows(d.d_inner(), 0)),
         )
         .unwrap();
         rec.run().unwrap();
@@ -818,7 +818,7 @@ fn prefill_then_decode_equals_decode_steps() {
                     &sb,
                     &state,
                     &sc,
-                    out.rows(di, n_tok * di),
+                    Some(out.rows(di, n_tok * di)),
                 )
                 .unwrap();
                 rec.run().unwrap();
@@ -839,7 +839,7 @@ fn prefill_then_decode_equals_decode_steps() {
                     &sb,
                     &state,
                     &scratch,
-                    out.rows(di, t * di),
+                    Some(out.rows(di, t * di)),
                 )
                 .unwrap();
             }

@@ -152,7 +152,11 @@ impl Case {
             .transpose()?;
         let input = Input {
             x: vt.rows(h, 0),
-            norm: gt.as_ref().map(|weight| InputNorm { weight, eps: 1e-5 }),
+            norm: gt.as_ref().map(|weight| InputNorm {
+                weight,
+                eps: 1e-5,
+                gate: None,
+            }),
         };
         let mut rec = Recorder::new(gpu);
         moe_forward(

@@ -4,7 +4,7 @@
 // `matvec_rows_per_workgroup` in kernels/linear.rs), 8 activations per load, and products of 8
 // weights with them. NORM kernels read raw rows that still need their RMSNorm: they also bind
 // its weight g at binding 5, sum x² over the activations they load (`load_xn8`) and scale the
-// finished dot products by `inv_rms`.
+// finished dot products by `inv_rms`; GATED ones (matvec only) first gate the rows by silu(z).
 
 const WG: u32 = 64u;    // invocations per workgroup
 const ROWS: u32 = 4u;   // rows per group of TPR invocations
@@ -69,9 +69,43 @@ fn load_g8(c: u32) -> array<vec4<f32>, 2> {
 }
 #endif
 
-// 8 activations times g (the 1/rms factor comes at the end), their squares added to `ss`.
-fn load_xn8(base: u32, c: u32, ss: ptr<function, f32>) -> array<vec4<f32>, 2> {
+#if GATED
+// Binding 6: the gate z (rows of Mamba's in_proj output); the rows to normalise are x ⊙ silu(z)
+// (Mamba-2's gated RMSNorm, one group).
+#if X4
+@group(0) @binding(6) var<storage, read> gate: array<vec4<f32>>;
+
+fn load_z8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    let i = (base + c) / 4u;
+    return array<vec4<f32>, 2>(gate[i], gate[i + 1u]);
+}
+#else
+@group(0) @binding(6) var<storage, read> gate: array<f32>;
+
+fn load_z8(base: u32, c: u32) -> array<vec4<f32>, 2> {
+    var v = array<f32, 8>();
+    for (var i = 0u; i < 8u; i++) {
+        if (c + i < p.cols) { v[i] = gate[base + c + i]; }
+    }
+    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+#endif
+
+fn silu4(v: vec4<f32>) -> vec4<f32> {
+    return v / (1.0 + exp(-v));
+}
+#endif
+
+// 8 activations (gated by z at `zbase` with GATED) times g (the 1/rms factor comes at the end),
+// their squares added to `ss`.
+fn load_xn8(base: u32, zbase: u32, c: u32, ss: ptr<function, f32>) -> array<vec4<f32>, 2> {
+#if GATED
+    let xz = load_x8(base, c);
+    let z = load_z8(zbase, c);
+    let xr = array<vec4<f32>, 2>(xz[0] * silu4(z[0]), xz[1] * silu4(z[1]));
+#else
     let xr = load_x8(base, c);
+#endif
     *ss += dot(xr[0], xr[0]) + dot(xr[1], xr[1]);
     let g = load_g8(c);
     return array<vec4<f32>, 2>(xr[0] * g[0], xr[1] * g[1]);

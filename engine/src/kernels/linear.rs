@@ -23,7 +23,9 @@ struct Params {
     x_off: u32,
     y_off: u32,
     eps: f32,
-    _pad: [u32; 3],
+    z_off: u32,
+    z_stride: u32,
+    _pad: u32,
 }
 
 /// Epilogue of a linear layer: scale, bias, and whether to add into the output.
@@ -44,11 +46,13 @@ impl Default for Epilogue<'_> {
     }
 }
 
-/// An RMSNorm still to be applied to a product's input rows: `x ⊙ weight / rms(x)`.
+/// An RMSNorm still to be applied to a product's input rows: `x ⊙ weight / rms(x)`, where with
+/// a `gate` (Mamba-2's gated norm, one group) x is first multiplied by `silu(gate)`.
 #[derive(Clone, Copy)]
 pub struct InputNorm<'a> {
     pub weight: &'a Tensor,
     pub eps: f32,
+    pub gate: Option<Rows<'a>>,
 }
 
 /// The rows a product reads, with the RMSNorm the matrix-vector kernel should apply to them as
@@ -146,6 +150,11 @@ fn check_io(w: &F16Matrix, input: Input, y: Rows, n_tok: usize, y_cols: usize) -
                 w.cols
             )
         })?;
+        if let Some(z) = norm.gate {
+            ensure(z.fits(n_tok, w.cols), || {
+                format!("linear: gate too small for {n_tok}×{}", w.cols)
+            })?;
+        }
     }
     let x = input.x;
     ensure(x.fits(n_tok, w.cols), || {
@@ -191,7 +200,9 @@ fn launch(
     let name = if matvec { "matvec" } else { "matmul" };
     let mut variant = gpu.variant(name, &[]);
     // Whole-vec4 reads of x when every row starts 16-byte aligned and has no tail.
-    let x4 = w.cols.is_multiple_of(8) && x.offset.is_multiple_of(4) && x.stride.is_multiple_of(4);
+    let gate = norm.and_then(|n| n.gate);
+    let aligned = |r: Rows| r.offset.is_multiple_of(4) && r.stride.is_multiple_of(4);
+    let x4 = w.cols.is_multiple_of(8) && aligned(x) && gate.is_none_or(aligned);
     if x4 {
         variant.flags.insert("X4");
     }
@@ -204,6 +215,9 @@ fn launch(
     }
     if norm.is_some() {
         variant.flags.insert("NORM");
+    }
+    if gate.is_some() {
+        variant.flags.insert("GATED");
     }
     if !matvec && !small && gpu.cpu_tiles() {
         variant.flags.insert("CPU");
@@ -227,7 +241,9 @@ fn launch(
             x_off: x.offset as u32,
             y_off: y.offset as u32,
             eps: norm.map_or(0.0, |n| n.eps),
-            _pad: [0; 3],
+            z_off: gate.map_or(0, |z| z.offset as u32),
+            z_stride: gate.map_or(0, |z| z.stride as u32),
+            _pad: 0,
         };
         // Unused when there is no bias; x is bound there because read-only aliasing is legal.
         let bias = Bind::whole(&ep.bias.unwrap_or(x.t).buf);
@@ -239,6 +255,9 @@ fn launch(
         ];
         if let Some(n) = norm {
             binds.push(Bind::whole(&n.weight.buf));
+        }
+        if let Some(z) = gate {
+            binds.push(Bind::whole(&z.t.buf));
         }
         let groups = if matvec {
             let [gx, gy, _] = grid(gpu, rows.div_ceil(rows_per_wg));

@@ -114,7 +114,11 @@ impl Model {
     ) -> Result<Input<'s>> {
         let (hdim, eps) = (self.cfg.hidden_size, self.cfg.rms_norm_eps);
         if fused {
-            let norm = InputNorm { weight, eps };
+            let norm = InputNorm {
+                weight,
+                eps,
+                gate: None,
+            };
             return Ok(Input {
                 x: s.h.rows(hdim, 0),
                 norm: Some(norm),

@@ -2,9 +2,11 @@
 //! middle part being the kernels of [`crate::kernels::mamba`].
 use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder};
+use crate::kernels::linear::fuses_norm;
 use crate::kernels::linear::{Epilogue, Input, linear};
 use crate::kernels::mamba::{
-    MambaDims, MambaLayerWeights, MambaState, PrefillScan, mamba_mixer_decode, mamba_mixer_prefill,
+    MambaDims, MambaLayerWeights, MambaState, PrefillScan, gated_norm_input, mamba_mixer_decode,
+    mamba_mixer_prefill,
 };
 use crate::model_files::ModelConfig;
 use crate::reference::mamba::MambaHostWeights;
@@ -107,44 +109,27 @@ impl MambaMixer {
             .ok_or_else(|| crate::Error::Input("mamba scratch missing".into()))?;
         let y = s.mixer_out.rows(s.mixer_out_width, 0);
         debug_assert!(width <= s.mixer_in_width);
-        if n_tok == 1 {
-            mamba_mixer_decode(
-                rec,
-                &self.dims,
-                &self.w,
-                zxbcdt,
-                1,
-                &state.slots,
-                st,
-                scratch,
-                y,
-            )?;
-        } else {
-            mamba_mixer_prefill(
-                rec,
-                &self.dims,
-                &self.w,
-                zxbcdt,
-                n_tok,
-                st,
-                0,
-                scratch,
-                y,
-                PrefillScan::Chunked,
-            )?;
-        }
         let ep = Epilogue {
             alpha: residual,
             accumulate: true,
             bias: self.out_bias.as_ref(),
         };
-        linear(
-            rec,
-            &self.out_proj,
-            y,
-            s.h.rows(self.dims.hidden, 0),
-            n_tok,
-            ep,
-        )
+        let h = s.h.rows(self.dims.hidden, 0);
+        let (d, w) = (&self.dims, &self.w);
+        if n_tok > 1 {
+            let scan = PrefillScan::Chunked;
+            mamba_mixer_prefill(rec, d, w, zxbcdt, n_tok, st, 0, scratch, y, scan)?;
+            return linear(rec, &self.out_proj, y, h, n_tok, ep);
+        }
+        let slots = &state.slots;
+        // On GPUs out_proj applies the gate and the norm as it reads the SSM output.
+        if fuses_norm(rec.gpu(), n_tok)
+            && let Some(y) = gated_norm_input(d, w, scratch, zxbcdt)
+        {
+            mamba_mixer_decode(rec, d, w, zxbcdt, 1, slots, st, scratch, None)?;
+            return linear(rec, &self.out_proj, y, h, n_tok, ep);
+        }
+        mamba_mixer_decode(rec, d, w, zxbcdt, 1, slots, st, scratch, Some(y))?;
+        linear(rec, &self.out_proj, y, h, n_tok, ep)
     }
 }

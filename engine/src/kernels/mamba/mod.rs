@@ -24,6 +24,7 @@ pub mod state;
 use std::collections::BTreeSet;
 
 use super::ensure;
+use super::linear::{Input, InputNorm};
 use crate::Result;
 use crate::gpu::shaders::{SUBGROUPS, Variant};
 use crate::gpu::{Gpu, GpuBuffer, MemTag, Recorder, Rows, Tensor};
@@ -314,7 +315,9 @@ pub fn mamba_mixer_prefill(
 }
 
 /// One decode step for `n_seqs` sequences at once: row s of `zxbcdt` is sequence s's token,
-/// which uses state slot `seq_slots[s]` (a u32 buffer). Output rows as in prefill.
+/// which uses state slot `seq_slots[s]` (a u32 buffer). Output rows as in prefill; with `out`
+/// `None` the step stops before the gated norm and leaves the SSM output in `scratch.y`, for a
+/// product that applies the gate and norm as it reads it ([`gated_norm_input`]).
 #[allow(clippy::too_many_arguments)]
 pub fn mamba_mixer_decode(
     rec: &mut Recorder,
@@ -325,7 +328,7 @@ pub fn mamba_mixer_decode(
     seq_slots: &GpuBuffer,
     state: &MambaState,
     scratch: &MambaScratch,
-    out: Rows,
+    out: Option<Rows>,
 ) -> Result<()> {
     if n_seqs == 0 {
         return Ok(());
@@ -351,7 +354,31 @@ pub fn mamba_mixer_decode(
         state,
         &scratch.y,
     )?;
-    norm::gated_norm(rec, dims, &scratch.y, z, &w.norm_w, n_seqs, out)
+    match out {
+        Some(out) => norm::gated_norm(rec, dims, &scratch.y, z, &w.norm_w, n_seqs, out),
+        None => Ok(()),
+    }
+}
+
+/// The out_proj input after a [`mamba_mixer_decode`] without output rows, as a product input that applies the gated
+/// norm itself (`linear::fuses_norm`), or `None` where it cannot: with several norm groups the
+/// scale differs within a row, so the gated-norm kernel runs instead.
+pub fn gated_norm_input<'a>(
+    dims: &MambaDims,
+    w: &'a MambaLayerWeights,
+    scratch: &'a MambaScratch,
+    zxbcdt: Rows<'a>,
+) -> Option<Input<'a>> {
+    let (z, _, _) = split(dims, zxbcdt);
+    let norm = InputNorm {
+        weight: &w.norm_w,
+        eps: dims.eps,
+        gate: Some(z),
+    };
+    (dims.n_groups == 1).then(|| Input {
+        x: scratch.y.rows(dims.d_inner(), 0),
+        norm: Some(norm),
+    })
 }
 
 /// A u32 buffer of state slots, one per sequence, for [`mamba_mixer_decode`].

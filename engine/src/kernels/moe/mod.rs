@@ -323,6 +323,9 @@ pub fn moe_forward<'a>(
         input.norm.is_none() || (decode && fuses_norm(gpu, n_tok)),
         || format!("moe: an input norm over {n_tok} tokens must be applied by rmsnorm first"),
     )?;
+    ensure(input.norm.is_none_or(|n| n.gate.is_none()), || {
+        "moe: a gated input norm is for Mamba's out_proj only".into()
+    })?;
     // Keep each scratch buffer within one binding (and decode slots within one grid dimension).
     let per_tok = (d.top_k * d.hidden.max(d.inter).max(d.n_experts) * 4) as u64;
     let mut chunk = CHUNK_TOKENS.min((gpu.max_binding / per_tok).max(1) as usize);
