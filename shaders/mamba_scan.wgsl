@@ -15,7 +15,7 @@ struct Params {
     head_dim: u32,        // P
     d_state: u32,         // N (≤ MAX_N)
     heads_per_group: u32,
-    conv_dim: u32,        // row stride of the activated xBC
+    x_stride: u32,        // row stride of the activated xBC
     d_inner: u32,         // offset of B in a row
     gn: u32,              // G·N: offset of C after B
     dt_stride: u32,       // floats between rows of the in_proj output
@@ -26,17 +26,18 @@ struct Params {
     has_limit: u32,
     lim_lo: f32,
     lim_hi: f32,
+    x_off: u32,           // float offset of the activated xBC in row 0
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 #if V4
-// d_state, d_inner (hence conv_dim and the B / C offsets) multiples of 4: 4 state columns per
-// load. Fewer, wider loads matter most on CPU drivers, where each loaded vector is a loop.
-@group(0) @binding(1) var<storage, read> xa: array<vec4<f32>>;     // [rows, conv_dim / 4]
+// d_state, d_inner, x_off and x_stride (hence the B / C offsets) multiples of 4: 4 state columns
+// per load. Fewer, wider loads matter most on CPU drivers, where each loaded vector is a loop.
+@group(0) @binding(1) var<storage, read> xa: array<vec4<f32>>;     // [rows, x_stride / 4]
 fn xa1(i: u32) -> f32 { return xa[i / 4u][i % 4u]; }
 fn xa4(i: u32) -> vec4<f32> { return xa[i / 4u]; }
 #else
-@group(0) @binding(1) var<storage, read> xa: array<f32>;           // [rows, conv_dim] post-conv x | B | C
+@group(0) @binding(1) var<storage, read> xa: array<f32>;           // [rows, x_stride] post-conv x | B | C
 fn xa1(i: u32) -> f32 { return xa[i]; }
 #endif
 @group(0) @binding(2) var<storage, read> dtsrc: array<f32>;        // in_proj output rows (dt_raw part)
@@ -118,7 +119,7 @@ fn ssm_scan(
         var dt = softplus(dtsrc[p.dt_off + row * p.dt_stride + h] + bias);
         if (p.has_limit == 1u) { dt = clamp(dt, p.lim_lo, p.lim_hi); }
         let decay = exp(dt * a);
-        let xb = row * p.conv_dim;
+        let xb = p.x_off + row * p.x_stride;
         let xv = xa1(xb + hp);
         let dx = dt * xv;
         var acc = 0.0;

@@ -31,6 +31,10 @@ struct Params {
     z_off: u32,       // GATED: first float of the gate z
     z_stride: u32,    // GATED: floats between tokens in z
     _p3: u32,
+    conv_row0: u32,   // CONV: first output row of the conv channels
+    conv_dim: u32,    // CONV: conv channels
+    conv_k: u32,      // CONV: taps
+    conv_state_off: u32,  // CONV: first float of this sequence's conv state
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -45,6 +49,27 @@ struct Params {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
 
 #include matvec_x
+#if CONV
+// One token only. Output rows conv_row0 .. + conv_dim are Mamba's xBC channels: each leaves as
+// its causal conv step + SiLU, and its window in the state shifts (see `ConvStep`).
+@group(0) @binding(7) var<storage, read_write> conv_state: array<f32>;  // [.., K − 1, conv_dim]
+@group(0) @binding(8) var<storage, read> conv_w: array<f32>;            // [conv_dim, K]
+@group(0) @binding(9) var<storage, read> conv_b: array<f32>;            // [conv_dim]
+
+fn conv_step(ch: u32, v: f32) -> f32 {
+    let k = p.conv_k;
+    let base = p.conv_state_off + ch;
+    var acc = conv_b[ch] + conv_w[ch * k + k - 1u] * v;
+    for (var j = 0u; j + 1u < k; j++) {
+        let s = conv_state[base + j * p.conv_dim];
+        acc += conv_w[ch * k + j] * s;
+        // Shift as we go: slot j − 1 takes slot j (read above before being overwritten).
+        if (j > 0u) { conv_state[base + (j - 1u) * p.conv_dim] = s; }
+    }
+    if (k > 1u) { conv_state[base + (k - 2u) * p.conv_dim] = v; }
+    return silu(acc);
+}
+#endif
 #if !SUBGROUPS
 var<workgroup> red: array<vec4<f32>, WG>;
 #endif
@@ -128,6 +153,12 @@ fn matvec(
             var v = acc[i];
             if (p.has_bias == 1u) { v += bias[row]; }
             let o = p.y_off + t * p.y_stride + row;
+#if CONV
+            if (row >= p.conv_row0 && row - p.conv_row0 < p.conv_dim) {
+                y[o] = conv_step(row - p.conv_row0, p.alpha * v);
+                continue;
+            }
+#endif
             if (p.accumulate == 1u) { y[o] = y[o] + p.alpha * v; } else { y[o] = p.alpha * v; }
         }
     }

@@ -2,7 +2,8 @@
 //! kernel path, at awkward sizes; plus the consistency properties of a recurrent layer:
 //! chunked prefill + decode = decode steps, continuation = whole prompt, Q independence,
 //! bit-exact snapshots.
-use granite_engine::gpu::{Gpu, GpuBuffer, MemTag, Recorder, Tensor};
+use granite_engine::gpu::{F16Matrix, Gpu, GpuBuffer, MemTag, Recorder, Tensor};
+use granite_engine::kernels::linear::{Epilogue, linear};
 use granite_engine::kernels::mamba::{
     self, MambaDims, MambaLayerWeights, MambaScratch, MambaState, PrefillScan, conv, norm, scan,
     ssd::{self, MicroTile},
@@ -111,6 +112,19 @@ fn random_state(rng: &mut Rng, d: &MambaDims) -> (Vec<f32>, Vec<f32>) {
     )
 }
 
+/// A state of `n` slots with random contents; returns it and each slot's conv state.
+fn random_slots(gpu: &Gpu, rng: &mut Rng, d: &MambaDims, n: usize) -> (MambaState, Vec<Vec<f32>>) {
+    let state = MambaState::new(gpu, d, n).unwrap();
+    let init = (0..n)
+        .map(|slot| {
+            let (c, m) = random_state(rng, d);
+            state.write_slot(gpu, slot, &c, &m).unwrap();
+            c
+        })
+        .collect();
+    (state, init)
+}
+
 fn slots_buf(gpu: &Gpu, slots: &[u32]) -> GpuBuffer {
     mamba::upload_slots(gpu, slots).unwrap()
 }
@@ -137,13 +151,7 @@ fn conv_prefill_matches_cpu() {
             let hw = host_weights(&mut rng, &d);
             let w = MambaLayerWeights::upload(gpu, &d, &hw).unwrap();
             let x = InProj::new(gpu, &d, &mut rng, n_tok);
-            let state = MambaState::new(gpu, &d, 3).unwrap();
-            let mut init = Vec::new();
-            for s in 0..3 {
-                let (c, m) = random_state(&mut rng, &d);
-                state.write_slot(gpu, s, &c, &m).unwrap();
-                init.push(c);
-            }
+            let (state, init) = random_slots(gpu, &mut rng, &d, 3);
             let out = poisoned(gpu, &[n_tok, d.conv_dim()]);
             let mut rec = Recorder::new(gpu);
             let (_, xbc, _) = split(&d, &x);
@@ -185,13 +193,7 @@ fn conv_step_matches_cpu_per_slot() {
         let w = MambaLayerWeights::upload(gpu, &d, &hw).unwrap();
         let slots = [2u32, 0, 3];
         let x = InProj::new(gpu, &d, &mut rng, slots.len());
-        let state = MambaState::new(gpu, &d, 4).unwrap();
-        let mut init = Vec::new();
-        for s in 0..4 {
-            let (c, m) = random_state(&mut rng, &d);
-            state.write_slot(gpu, s, &c, &m).unwrap();
-            init.push(c);
-        }
+        let (state, init) = random_slots(gpu, &mut rng, &d, 4);
         let out = poisoned(gpu, &[slots.len(), d.conv_dim()]);
         let mut rec = Recorder::new(gpu);
         let (_, xbc, _) = split(&d, &x);
@@ -215,6 +217,55 @@ fn conv_step_matches_cpu_per_slot() {
         for (s, want) in want_states.iter().enumerate() {
             let (c, _) = state.read_slot(gpu, s).unwrap();
             assert_eq!(&c, want, "conv step state slot {s} [{path}]");
+        }
+    });
+}
+
+/// Decode's in_proj with the conv step in its epilogue: z and dt rows are the plain product,
+/// xBC rows leave activated, and only the chosen state slot shifts — at several K and widths.
+#[test]
+fn in_proj_with_conv_epilogue_matches_cpu() {
+    for_each_path(|path, gpu| {
+        for (i, &(hidden, k)) in [(13usize, 4usize), (16, 2), (24, 3)].iter().enumerate() {
+            let d = MambaDims {
+                hidden,
+                ..dims(3, 5, 6, 1, k, 8)
+            };
+            let mut rng = Rng::new(60 + i as u64);
+            let hw = host_weights(&mut rng, &d);
+            let w = MambaLayerWeights::upload(gpu, &d, &hw).unwrap();
+            let rows = d.in_proj_dim();
+            let (wbits, wvals) = rng.f16_vec(rows * hidden, 0.5);
+            let proj =
+                F16Matrix::from_f16(gpu, MemTag::Scratch, rows, hidden, &wbits, "in_proj").unwrap();
+            let x = rng.vec(hidden, 1.0);
+            let xt = dense(gpu, &[1, hidden], &x);
+            let (state, init) = random_slots(gpu, &mut rng, &d, 2);
+            let y = poisoned(gpu, &[1, rows]);
+            let ep = Epilogue {
+                conv: Some(mamba::conv_epilogue(&d, &w, &state, 1).unwrap()),
+                ..Default::default()
+            };
+            let mut rec = Recorder::new(gpu);
+            linear(&mut rec, &proj, xt.rows(hidden, 0), y.rows(rows, 0), 1, ep).unwrap();
+            rec.run().unwrap();
+            let plain: Vec<f32> = (0..rows)
+                .map(|r| {
+                    (0..hidden)
+                        .map(|c| wvals[r * hidden + c] as f64 * x[c] as f64)
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            let (z, xbc, dt) = cpu::split_in_proj(&d, &plain);
+            let mut want_state = init[1].clone();
+            let act = cpu::conv(&d, &xbc, &hw.conv_w, &hw.conv_b, &mut want_state);
+            let want = [z, act, dt].concat();
+            let what = format!("in_proj + conv H={hidden} K={k} [{path}]");
+            assert_close(&what, &y.read(gpu).unwrap(), &want, 1e-4);
+            let (c1, _) = state.read_slot(gpu, 1).unwrap();
+            assert_close(&format!("{what}: state"), &c1, &want_state, 1e-6);
+            let (c0, _) = state.read_slot(gpu, 0).unwrap();
+            assert_eq!(c0, init[0], "{what}: the other slot changed");
         }
     });
 }
@@ -298,6 +349,9 @@ fn ssm_case(gpu: &Gpu, d: MambaDims, n_tok: usize, seed: u64) -> SsmCase {
 }
 
 impl SsmCase {
+    fn act_rows(&self) -> granite_engine::gpu::Rows<'_> {
+        self.act_t.rows(self.d.conv_dim(), 0)
+    }
     fn dt_raw(&self) -> Vec<f32> {
         cpu::split_in_proj(&self.d, &self.x.data).2
     }
@@ -342,7 +396,7 @@ fn ssm_sequential_scan_matches_cpu() {
             let y = poisoned(gpu, &[n_tok, d.d_inner()]);
             let mut rec = Recorder::new(gpu);
             let (_, _, dt) = split(&d, &c.x);
-            scan::ssm_scan_sequential(&mut rec, &d, &c.w, &c.act_t, dt, n_tok, &state, 1, &y)
+            scan::ssm_scan_sequential(&mut rec, &d, &c.w, c.act_rows(), dt, n_tok, &state, 1, &y)
                 .unwrap();
             rec.run().unwrap();
             let (want_y, want_s) = c.cpu_sequential();
@@ -377,7 +431,7 @@ fn ssm_step_matches_cpu_per_slot() {
             &mut rec,
             &d,
             &c.w,
-            &c.act_t,
+            c.act_rows(),
             dt,
             slots.len(),
             &sb,
@@ -756,7 +810,7 @@ fn mixer_decode_matches_cpu_per_slot() {
             &sb,
             &state,
             &scratch,
-            Some(out.rows(d.d_inner(), 0)),
+            mamba::DecodeSteps::all(out.rows(d.d_inner(), 0)),
         )
         .unwrap();
         rec.run().unwrap();
@@ -818,7 +872,7 @@ fn prefill_then_decode_equals_decode_steps() {
                     &sb,
                     &state,
                     &sc,
-                    Some(out.rows(di, n_tok * di)),
+                    mamba::DecodeSteps::all(out.rows(di, n_tok * di)),
                 )
                 .unwrap();
                 rec.run().unwrap();
@@ -839,7 +893,7 @@ fn prefill_then_decode_equals_decode_steps() {
                     &sb,
                     &state,
                     &scratch,
-                    Some(out.rows(di, t * di)),
+                    mamba::DecodeSteps::all(out.rows(di, t * di)),
                 )
                 .unwrap();
             }

@@ -103,9 +103,12 @@ fn create(
             }),
         });
     }
-    for (i, b) in binds.iter().enumerate() {
+    let mut next = 1;
+    for b in binds {
+        let binding = b.binding.unwrap_or(next);
+        next = binding + 1;
         entries.push(wgpu::BindGroupEntry {
-            binding: i as u32 + 1,
+            binding,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: &b.buffer,
                 offset: b.offset,

@@ -9,12 +9,14 @@ use super::profile::{MAX_TIMED, SharedProfile, Timestamps};
 use super::{Gpu, GpuBuffer};
 use crate::Result;
 
-/// A storage binding: a whole buffer or a byte window of it.
+/// A storage binding: a whole buffer or a byte window of it, at the binding after the previous
+/// one unless placed explicitly ([`Bind::at`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Bind {
     pub(crate) buffer: wgpu::Buffer,
     pub(crate) offset: u64,
     pub(crate) size: Option<u64>,
+    pub(crate) binding: Option<u32>,
 }
 
 impl Bind {
@@ -23,6 +25,7 @@ impl Bind {
             buffer: b.raw().clone(),
             offset: 0,
             size: None,
+            binding: None,
         }
     }
     pub fn window(b: &GpuBuffer, offset: u64, size: u64) -> Bind {
@@ -30,6 +33,15 @@ impl Bind {
             buffer: b.raw().clone(),
             offset,
             size: Some(size),
+            binding: None,
+        }
+    }
+
+    /// This binding at `binding` (for kernels whose optional bindings leave gaps).
+    pub fn at(self, binding: u32) -> Bind {
+        Bind {
+            binding: Some(binding),
+            ..self
         }
     }
 }
@@ -90,7 +102,7 @@ impl<'g> Recorder<'g> {
     }
 
     /// Queues one dispatch. Binding 0 is `params` (a uniform struct) when non-empty; the storage
-    /// bindings follow from binding 1 in order.
+    /// bindings follow from binding 1 in order (each one after the previous, see [`Bind::at`]).
     pub fn dispatch<P: bytemuck::Pod>(
         &mut self,
         pipeline: &Arc<wgpu::ComputePipeline>,

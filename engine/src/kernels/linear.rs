@@ -26,14 +26,20 @@ struct Params {
     z_off: u32,
     z_stride: u32,
     _pad: u32,
+    conv_row0: u32,
+    conv_dim: u32,
+    conv_k: u32,
+    conv_state_off: u32,
 }
 
-/// Epilogue of a linear layer: scale, bias, and whether to add into the output.
+/// Epilogue of a linear layer: scale, bias, whether to add into the output, and (one-token
+/// products only) Mamba's causal conv step over a range of output rows.
 #[derive(Clone, Copy)]
 pub struct Epilogue<'a> {
     pub alpha: f32,
     pub accumulate: bool,
     pub bias: Option<&'a Tensor>,
+    pub conv: Option<ConvStep<'a>>,
 }
 
 impl Default for Epilogue<'_> {
@@ -42,8 +48,32 @@ impl Default for Epilogue<'_> {
             alpha: 1.0,
             accumulate: false,
             bias: None,
+            conv: None,
         }
     }
+}
+
+/// Output rows `row0 .. row0 + channels` of a one-token product (Mamba's xBC) leave as
+/// `silu(bias + Σ_k weight[ch, k] · window_k)`, the window being the `taps − 1` values in
+/// `state` (from `state_offset`, `[taps − 1, channels]`, oldest first) and the new value; the
+/// state shifts by one. Each row belongs to one invocation group, so the update cannot race.
+#[derive(Clone, Copy)]
+pub struct ConvStep<'a> {
+    pub row0: usize,
+    pub channels: usize,
+    pub taps: usize,
+    /// `[channels, taps]`
+    pub weight: &'a Tensor,
+    /// `[channels]`
+    pub bias: &'a Tensor,
+    pub state: &'a Tensor,
+    pub state_offset: usize,
+}
+
+/// Whether one-token products can run the conv step in their epilogue: it needs three more
+/// storage bindings (eight with an input norm), more than the smallest adapters allow.
+pub fn fuses_conv(gpu: &Gpu) -> bool {
+    gpu.limits.max_storage_buffers_per_shader_stage >= 8
 }
 
 /// An RMSNorm still to be applied to a product's input rows: `x ⊙ weight / rms(x)`, where with
@@ -213,6 +243,10 @@ fn launch(
     if glu {
         variant.flags.insert("GLU");
     }
+    if let Some(c) = ep.conv {
+        check_conv(gpu, w, &c, n_tok, &ep, glu)?;
+        variant.flags.insert("CONV");
+    }
     if norm.is_some() {
         variant.flags.insert("NORM");
     }
@@ -244,6 +278,10 @@ fn launch(
             z_off: gate.map_or(0, |z| z.offset as u32),
             z_stride: gate.map_or(0, |z| z.stride as u32),
             _pad: 0,
+            conv_row0: ep.conv.map_or(0, |c| c.row0 as u32),
+            conv_dim: ep.conv.map_or(0, |c| c.channels as u32),
+            conv_k: ep.conv.map_or(0, |c| c.taps as u32),
+            conv_state_off: ep.conv.map_or(0, |c| c.state_offset as u32),
         };
         // Unused when there is no bias; x is bound there because read-only aliasing is legal.
         let bias = Bind::whole(&ep.bias.unwrap_or(x.t).buf);
@@ -259,6 +297,11 @@ fn launch(
         if let Some(z) = gate {
             binds.push(Bind::whole(&z.t.buf));
         }
+        if let Some(c) = ep.conv {
+            // Bindings 7.. whatever precedes (see matvec.wgsl).
+            binds.push(Bind::whole(&c.state.buf).at(7));
+            binds.extend([&c.weight, &c.bias].map(|t| Bind::whole(&t.buf)));
+        }
         let groups = if matvec {
             let [gx, gy, _] = grid(gpu, rows.div_ceil(rows_per_wg));
             [gx, gy, n_tok as u32]
@@ -268,4 +311,38 @@ fn launch(
         rec.dispatch(&pipeline, "linear", &params, binds, groups);
     }
     Ok(())
+}
+
+/// The conv epilogue's preconditions: one token, plain overwrite, rows and buffers in range.
+fn check_conv(
+    gpu: &Gpu,
+    w: &F16Matrix,
+    c: &ConvStep,
+    n_tok: usize,
+    ep: &Epilogue,
+    glu: bool,
+) -> Result<()> {
+    ensure(
+        fuses_conv(gpu) && n_tok == 1 && !ep.accumulate && !glu,
+        || {
+            format!(
+                "linear: a conv epilogue needs one token and a plain product (got {n_tok} tokens)"
+            )
+        },
+    )?;
+    ensure(c.taps >= 1 && c.row0 + c.channels <= w.rows, || {
+        format!(
+            "linear: conv rows {}..{} outside the {} outputs",
+            c.row0,
+            c.row0 + c.channels,
+            w.rows
+        )
+    })?;
+    let window = (c.taps - 1) * c.channels;
+    ensure(
+        c.weight.numel() >= c.channels * c.taps
+            && c.bias.numel() >= c.channels
+            && c.state.numel() >= c.state_offset + window,
+        || "linear: conv weight, bias or state smaller than the conv rows need".into(),
+    )
 }

@@ -115,6 +115,7 @@ impl AttentionMixer {
             alpha: residual,
             accumulate: true,
             bias: self.o_bias.as_ref(),
+            conv: None,
         };
         linear(
             rec,

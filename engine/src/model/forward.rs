@@ -89,6 +89,7 @@ impl Model {
             alpha: 1.0 / cfg.logits_scaling,
             accumulate: false,
             bias: None,
+            conv: None,
         };
         linear(
             rec,

@@ -2,17 +2,16 @@
 //! middle part being the kernels of [`crate::kernels::mamba`].
 use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder};
-use crate::kernels::linear::fuses_norm;
-use crate::kernels::linear::{Epilogue, Input, linear};
+use crate::kernels::linear::{Epilogue, Input, fuses_conv, fuses_norm, linear};
 use crate::kernels::mamba::{
-    MambaDims, MambaLayerWeights, MambaState, PrefillScan, gated_norm_input, mamba_mixer_decode,
-    mamba_mixer_prefill,
+    DecodeSteps, MambaDims, MambaLayerWeights, MambaState, PrefillScan, conv_epilogue,
+    gated_norm_input, mamba_mixer_decode, mamba_mixer_prefill,
 };
 use crate::model_files::ModelConfig;
 use crate::reference::mamba::MambaHostWeights;
 
 use super::scratch::Scratch;
-use super::state::State;
+use super::state::{CONVERSATION_SLOT, State};
 use super::upload::Uploader;
 
 pub(crate) struct MambaMixer {
@@ -95,41 +94,61 @@ impl MambaMixer {
         n_tok: usize,
         residual: f32,
     ) -> Result<()> {
-        let width = self.dims.in_proj_dim();
-        let zxbcdt = s.mixer_in.rows(s.mixer_in_width, 0);
+        debug_assert!(self.dims.in_proj_dim() <= s.mixer_in_width);
+        // Decoding, in_proj runs the conv step in its epilogue: one dispatch fewer.
+        let conv_done = n_tok == 1 && fuses_conv(rec.gpu());
+        let st = &state.mamba[self.slot];
+        let conv = conv_done
+            .then(|| conv_epilogue(&self.dims, &self.w, st, CONVERSATION_SLOT))
+            .transpose()?;
         let ep = Epilogue {
             bias: self.in_bias.as_ref(),
+            conv,
             ..Default::default()
         };
+        let zxbcdt = s.mixer_in.rows(s.mixer_in_width, 0);
         linear(rec, &self.in_proj, x, zxbcdt, n_tok, ep)?;
-        let st: &MambaState = &state.mamba[self.slot];
-        let scratch = s
-            .mamba
-            .as_ref()
-            .ok_or_else(|| crate::Error::Input("mamba scratch missing".into()))?;
-        let y = s.mixer_out.rows(s.mixer_out_width, 0);
-        debug_assert!(width <= s.mixer_in_width);
+        let y = self.ssm(rec, state, s, n_tok, conv_done)?;
         let ep = Epilogue {
             alpha: residual,
             accumulate: true,
             bias: self.out_bias.as_ref(),
+            conv: None,
         };
         let h = s.h.rows(self.dims.hidden, 0);
+        linear(rec, &self.out_proj, y, h, n_tok, ep)
+    }
+
+    /// conv (unless in_proj did it) + SSD scan + gated norm over the in_proj output in the
+    /// scratch, giving out_proj's input. Decoding on GPUs with one norm group, out_proj applies
+    /// the gate and the norm itself as it reads the SSM output (one dispatch fewer).
+    fn ssm<'s>(
+        &'s self,
+        rec: &mut Recorder,
+        state: &'s State,
+        s: &'s Scratch,
+        n_tok: usize,
+        conv_done: bool,
+    ) -> Result<Input<'s>> {
         let (d, w) = (&self.dims, &self.w);
+        let (st, slots): (&MambaState, _) = (&state.mamba[self.slot], &state.slots);
+        let scratch = s
+            .mamba
+            .as_ref()
+            .ok_or_else(|| crate::Error::Input("mamba scratch missing".into()))?;
+        let zxbcdt = s.mixer_in.rows(s.mixer_in_width, 0);
+        let y = s.mixer_out.rows(s.mixer_out_width, 0);
         if n_tok > 1 {
             let scan = PrefillScan::Chunked;
             mamba_mixer_prefill(rec, d, w, zxbcdt, n_tok, st, 0, scratch, y, scan)?;
-            return linear(rec, &self.out_proj, y, h, n_tok, ep);
+            return Ok(y.into());
         }
-        let slots = &state.slots;
-        // On GPUs out_proj applies the gate and the norm as it reads the SSM output.
-        if fuses_norm(rec.gpu(), n_tok)
-            && let Some(y) = gated_norm_input(d, w, scratch, zxbcdt)
-        {
-            mamba_mixer_decode(rec, d, w, zxbcdt, 1, slots, st, scratch, None)?;
-            return linear(rec, &self.out_proj, y, h, n_tok, ep);
-        }
-        mamba_mixer_decode(rec, d, w, zxbcdt, 1, slots, st, scratch, Some(y))?;
-        linear(rec, &self.out_proj, y, h, n_tok, ep)
+        let gated = gated_norm_input(d, w, scratch, zxbcdt).filter(|_| fuses_norm(rec.gpu(), 1));
+        let steps = DecodeSteps {
+            conv_done,
+            out: gated.is_none().then_some(y),
+        };
+        mamba_mixer_decode(rec, d, w, zxbcdt, 1, slots, st, scratch, steps)?;
+        Ok(gated.unwrap_or(y.into()))
     }
 }

@@ -53,6 +53,7 @@ impl SharedMlp {
             alpha,
             accumulate: true,
             bias: None,
+            conv: None,
         };
         linear(
             rec,

@@ -7,6 +7,9 @@ use crate::kernels::mamba::MambaState;
 
 use super::Model;
 
+/// The conversation's slot in each Mamba state (a state holds one sequence here).
+pub const CONVERSATION_SLOT: usize = 0;
+
 /// KV cache growth step, in tokens.
 pub const KV_BLOCK: usize = 256;
 
@@ -41,7 +44,11 @@ impl State {
         } else {
             None
         };
-        let slots = gpu.upload(MemTag::Scratch, &[0u32; 4], "state slots")?;
+        let slots = gpu.upload(
+            MemTag::Scratch,
+            &[CONVERSATION_SLOT as u32; 4],
+            "state slots",
+        )?;
         Ok(State {
             mamba,
             kv,

@@ -18,7 +18,7 @@ struct Params {
     head_dim: u32,
     d_state: u32,
     heads_per_group: u32,
-    conv_dim: u32,
+    x_stride: u32,
     d_inner: u32,
     gn: u32,
     dt_stride: u32,
@@ -29,6 +29,8 @@ struct Params {
     has_limit: u32,
     lim_lo: f32,
     lim_hi: f32,
+    x_off: u32,
+    _pad: [u32; 3],
 }
 
 enum Slots<'a> {
@@ -41,7 +43,7 @@ fn launch(
     rec: &mut Recorder,
     dims: &MambaDims,
     w: &MambaLayerWeights,
-    xbc_act: &Tensor,
+    xbc_act: Rows,
     dt_raw: Rows,
     n_tok: usize,
     n_seq: usize,
@@ -53,7 +55,9 @@ fn launch(
     w.check(dims)?;
     state.check(dims)?;
     let rows = n_tok * n_seq;
-    need(xbc_act, rows * dims.conv_dim(), "activated xBC")?;
+    ensure(xbc_act.fits(rows, dims.conv_dim()), || {
+        format!("mamba scan: activated xBC view too small for {rows} rows")
+    })?;
     need(y, rows * dims.d_inner(), "scan output")?;
     ensure(dt_raw.fits(rows, dims.n_heads), || {
         format!("mamba scan: dt view too small for {rows} rows")
@@ -79,7 +83,7 @@ fn launch(
         head_dim: dims.head_dim as u32,
         d_state: dims.d_state as u32,
         heads_per_group: dims.heads_per_group() as u32,
-        conv_dim: dims.conv_dim() as u32,
+        x_stride: u32_of(xbc_act.stride, "xBC stride")?,
         d_inner: dims.d_inner() as u32,
         gn: (dims.n_groups * dims.d_state) as u32,
         dt_stride: u32_of(dt_raw.stride, "dt stride")?,
@@ -90,10 +94,15 @@ fn launch(
         has_limit,
         lim_lo,
         lim_hi,
+        x_off: u32_of(xbc_act.offset, "xBC offset")?,
+        _pad: [0; 3],
     };
     let gpu = rec.gpu();
     // Whole-vec4 state and B / C reads when every offset is a multiple of 4.
-    let v4 = dims.d_state.is_multiple_of(4) && dims.d_inner().is_multiple_of(4);
+    let v4 = dims.d_state.is_multiple_of(4)
+        && dims.d_inner().is_multiple_of(4)
+        && xbc_act.offset.is_multiple_of(4)
+        && xbc_act.stride.is_multiple_of(4);
     let v = variant(gpu, "mamba_scan", true, if v4 { &["V4"] } else { &[] });
     let tpr = if gpu.paths.subgroups {
         gpu.paths.subgroup_size
@@ -106,7 +115,7 @@ fn launch(
         "mamba_scan",
         &p,
         vec![
-            Bind::whole(&xbc_act.buf),
+            Bind::whole(&xbc_act.t.buf),
             Bind::whole(&dt_raw.t.buf),
             Bind::whole(&w.dt_bias.buf),
             Bind::whole(&w.a.buf),
@@ -120,15 +129,15 @@ fn launch(
     Ok(())
 }
 
-/// Sequential prefill of one sequence from SSM state `slot`: `xbc_act` `[n_tok, conv_dim]`
-/// (post-conv), `dt_raw` views `n_tok` rows of nH raw step sizes; writes y `[n_tok, Di]`
+/// Sequential prefill of one sequence from SSM state `slot`: `xbc_act` views `n_tok` rows of
+/// conv_dim post-conv values, `dt_raw` views `n_tok` rows of nH raw step sizes; writes y `[n_tok, Di]`
 /// (including the D skip) and the final state.
 #[allow(clippy::too_many_arguments)]
 pub fn ssm_scan_sequential(
     rec: &mut Recorder,
     dims: &MambaDims,
     w: &MambaLayerWeights,
-    xbc_act: &Tensor,
+    xbc_act: Rows,
     dt_raw: Rows,
     n_tok: usize,
     state: &MambaState,
@@ -159,7 +168,7 @@ pub fn ssm_step(
     rec: &mut Recorder,
     dims: &MambaDims,
     w: &MambaLayerWeights,
-    xbc_act: &Tensor,
+    xbc_act: Rows,
     dt_raw: Rows,
     n_seqs: usize,
     seq_slots: &GpuBuffer,
