@@ -16,6 +16,7 @@
 //!
 //! The stage launchers (`conv`, `ssd`, `scan`, `norm`) are public for tests and profiling.
 pub mod conv;
+mod decode;
 pub mod norm;
 pub mod scan;
 pub mod ssd;
@@ -24,12 +25,12 @@ pub mod state;
 use std::collections::BTreeSet;
 
 use super::ensure;
-use super::linear::{ConvStep, Input, InputNorm};
 use crate::Result;
 use crate::gpu::shaders::{SUBGROUPS, Variant};
-use crate::gpu::{Gpu, GpuBuffer, MemTag, Recorder, Rows, Tensor};
+use crate::gpu::{Gpu, MemTag, Recorder, Rows, Tensor};
 use crate::reference::mamba::MambaHostWeights;
 
+pub use decode::{DecodeSteps, conv_epilogue, gated_norm_input, mamba_mixer_decode, upload_slots};
 pub use state::{MambaSnapshot, MambaState};
 
 /// Shapes of one Mamba-2 mixer (from config.json: hidden_size, mamba_n_heads, mamba_d_head,
@@ -312,114 +313,6 @@ pub fn mamba_mixer_prefill(
         )?,
     }
     norm::gated_norm(rec, dims, &scratch.y, z, &w.norm_w, n_tok, out)
-}
-
-/// Which parts of the decode step [`mamba_mixer_decode`] runs.
-#[derive(Clone, Copy, Default)]
-pub struct DecodeSteps<'a> {
-    /// in_proj already ran the conv step in its epilogue ([`conv_epilogue`]): xBC in `zxbcdt`
-    /// is activated and the conv state shifted.
-    pub conv_done: bool,
-    /// Rows for the gated-norm output; `None` stops before the gated norm and leaves the SSM
-    /// output in `scratch.y`, for a product that applies gate and norm itself
-    /// ([`gated_norm_input`]).
-    pub out: Option<Rows<'a>>,
-}
-
-impl<'a> DecodeSteps<'a> {
-    /// Conv, scan and gated norm into `out`.
-    pub fn all(out: Rows<'a>) -> Self {
-        DecodeSteps {
-            conv_done: false,
-            out: Some(out),
-        }
-    }
-}
-
-/// One decode step for `n_seqs` sequences at once: row s of `zxbcdt` is sequence s's token,
-/// which uses state slot `seq_slots[s]` (a u32 buffer). Output rows as in prefill.
-#[allow(clippy::too_many_arguments)]
-pub fn mamba_mixer_decode(
-    rec: &mut Recorder,
-    dims: &MambaDims,
-    w: &MambaLayerWeights,
-    zxbcdt: Rows,
-    n_seqs: usize,
-    seq_slots: &GpuBuffer,
-    state: &MambaState,
-    scratch: &MambaScratch,
-    steps: DecodeSteps,
-) -> Result<()> {
-    if n_seqs == 0 {
-        return Ok(());
-    }
-    dims.check()?;
-    w.check(dims)?;
-    ensure(zxbcdt.fits(n_seqs, dims.in_proj_dim()), || {
-        format!(
-            "mamba decode: in_proj output too small for {n_seqs}×{}",
-            dims.in_proj_dim()
-        )
-    })?;
-    let (z, xbc, dt) = split(dims, zxbcdt);
-    let xbc_act = if steps.conv_done {
-        xbc
-    } else {
-        conv::conv_step(rec, dims, w, xbc, n_seqs, seq_slots, state, &scratch.xbc)?;
-        scratch.xbc.rows(dims.conv_dim(), 0)
-    };
-    let y = &scratch.y;
-    scan::ssm_step(rec, dims, w, xbc_act, dt, n_seqs, seq_slots, state, y)?;
-    match steps.out {
-        Some(out) => norm::gated_norm(rec, dims, &scratch.y, z, &w.norm_w, n_seqs, out),
-        None => Ok(()),
-    }
-}
-
-/// The conv step of a single-sequence decode (state slot `slot`) as the epilogue of the
-/// in_proj product that writes `zxbcdt`: the xBC rows come out activated, in place.
-pub fn conv_epilogue<'a>(
-    dims: &MambaDims,
-    w: &'a MambaLayerWeights,
-    state: &'a MambaState,
-    slot: usize,
-) -> Result<ConvStep<'a>> {
-    state.check_slot(slot)?;
-    Ok(ConvStep {
-        row0: dims.xbc_offset(),
-        channels: dims.conv_dim(),
-        taps: dims.d_conv,
-        weight: &w.conv_w,
-        bias: &w.conv_b,
-        state: &state.conv,
-        state_offset: slot * (dims.d_conv - 1) * dims.conv_dim(),
-    })
-}
-
-/// The out_proj input after a [`mamba_mixer_decode`] without `out` rows, as a product input that applies the gated
-/// norm itself (`linear::fuses_norm`), or `None` where it cannot: with several norm groups the
-/// scale differs within a row, so the gated-norm kernel runs instead.
-pub fn gated_norm_input<'a>(
-    dims: &MambaDims,
-    w: &'a MambaLayerWeights,
-    scratch: &'a MambaScratch,
-    zxbcdt: Rows<'a>,
-) -> Option<Input<'a>> {
-    let (z, _, _) = split(dims, zxbcdt);
-    let norm = InputNorm {
-        weight: &w.norm_w,
-        eps: dims.eps,
-        gate: Some(z),
-    };
-    (dims.n_groups == 1).then(|| Input {
-        x: scratch.y.rows(dims.d_inner(), 0),
-        norm: Some(norm),
-    })
-}
-
-/// A u32 buffer of state slots, one per sequence, for [`mamba_mixer_decode`].
-pub fn upload_slots(gpu: &Gpu, slots: &[u32]) -> Result<GpuBuffer> {
-    gpu.upload(MemTag::Scratch, slots, "mamba.seq_slots")
 }
 
 /// The pipeline variant of a mamba shader: none of them use f16; `subgroups` keeps the
