@@ -35,6 +35,10 @@ struct Params {
     conv_dim: u32,    // CONV: conv channels
     conv_k: u32,      // CONV: taps
     conv_state_off: u32,  // CONV: first float of this sequence's conv state
+    experts_k: u32,       // EXPERTS: slots per token
+    experts_alpha: f32,   // EXPERTS: scale of the experts' weighted sum
+    experts_rows: u32,    // EXPERTS: floats per row of ys (the full matrix's rows)
+    _p5: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -68,6 +72,21 @@ fn conv_step(ch: u32, v: f32) -> f32 {
     }
     if (k > 1u) { conv_state[base + (k - 2u) * p.conv_dim] = v; }
     return silu(acc);
+}
+#endif
+#if EXPERTS
+// Decode of a MoE layer: the routed experts' weighted sum joins this (shared MLP down) product:
+//   y[t, row] += experts_alpha · Σ_j gates[t, j] · ys[t·k + j, row]      (row of the full matrix)
+@group(0) @binding(10) var<storage, read> expert_gates: array<f32>;  // [T, k]
+@group(0) @binding(11) var<storage, read> expert_ys: array<f32>;     // [T·k, experts_rows]
+
+fn expert_sum(t: u32, row: u32) -> f32 {
+    var s = 0.0;
+    for (var j = 0u; j < p.experts_k; j++) {
+        let a = t * p.experts_k + j;
+        s += expert_gates[a] * expert_ys[a * p.experts_rows + row];
+    }
+    return p.experts_alpha * s;
 }
 #endif
 #if !SUBGROUPS
@@ -159,7 +178,11 @@ fn matvec(
                 continue;
             }
 #endif
-            if (p.accumulate == 1u) { y[o] = y[o] + p.alpha * v; } else { y[o] = p.alpha * v; }
+            var out = p.alpha * v;
+#if EXPERTS
+            out += expert_sum(t, row);
+#endif
+            if (p.accumulate == 1u) { y[o] = y[o] + out; } else { y[o] = out; }
         }
     }
 }

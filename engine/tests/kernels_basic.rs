@@ -91,7 +91,7 @@ fn linear_epilogue_bias_scale_accumulate() {
                 alpha: 0.25,
                 accumulate: true,
                 bias: Some(&bt),
-                conv: None,
+                ..Default::default()
             };
             let mut rec = Recorder::new(gpu);
             linear(&mut rec, &w, xt.rows(cols, 0), yt.rows(rows, 0), n_tok, ep).unwrap();
@@ -442,7 +442,7 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
                 alpha: 0.75,
                 accumulate: true,
                 bias: Some(&bt),
-                conv: None,
+                ..Default::default()
             };
             if glu {
                 poison(gpu, &yt.buf);

@@ -1,8 +1,8 @@
 //! Routed mixture of experts on the GPU against the CPU reference: router top-k (with exact and
 //! near ties), the decode and the prefill expert paths at awkward sizes, expert stacks split into
 //! several parts by a forced small binding limit, and prefill == decode token by token.
-use granite_engine::gpu::{Gpu, GpuOptions, MemTag, Recorder, Tensor};
-use granite_engine::kernels::linear::{Input, InputNorm};
+use granite_engine::gpu::{F16Matrix, Gpu, GpuOptions, MemTag, Recorder, Tensor};
+use granite_engine::kernels::linear::{Epilogue, Input, InputNorm, linear};
 use granite_engine::kernels::moe::{
     MoeDims, MoeOptions, MoePath, MoeScratch, MoeWeights, moe_forward, router_topk,
 };
@@ -254,7 +254,7 @@ fn moe_decode_with_input_norm_matches_rmsnorm_then_moe() {
                 let opts = MoeOptions {
                     alpha: 0.5,
                     accumulate: true,
-                    path: MoePath::Auto,
+                    ..Default::default()
                 };
                 let got = case
                     .run_normed(&gpu, &mut scratch, &v, Some(&g), &y0, opts)
@@ -274,6 +274,77 @@ fn moe_decode_with_input_norm_matches_rmsnorm_then_moe() {
             }
         }
     }
+}
+
+/// Decode with `defer_sum`: the experts' weighted sum comes back and a following product into
+/// the same rows adds it in its epilogue (the shared MLP's down product in the model); the
+/// prefill path still adds it itself.
+#[test]
+fn deferred_expert_sum_joins_the_next_product() {
+    for_each_path(|what, gpu| {
+        let mut scratch = MoeScratch::new();
+        for (ci, case) in cases(gpu, 51).into_iter().enumerate() {
+            let (dims, h) = (case.dims, case.dims.hidden);
+            let mut rng = Rng::new(300 + ci as u64);
+            let cols = 11 + ci;
+            let (wbits, wvals) = rng.f16_vec(h * cols, 0.5);
+            let down = F16Matrix::from_f16(gpu, MemTag::Scratch, h, cols, &wbits, "down").unwrap();
+            for n_tok in [1usize, 2] {
+                let v = rng.vec(n_tok * h, 1.0);
+                let act = rng.vec(n_tok * cols, 1.0);
+                let y0 = rng.vec(n_tok * h, 1.0);
+                let vt = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], &v, "v").unwrap();
+                let at = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, cols], &act, "a").unwrap();
+                let ot = Tensor::from_f32(gpu, MemTag::Scratch, &[n_tok, h], &y0, "out").unwrap();
+                let opts = MoeOptions {
+                    alpha: 0.5,
+                    accumulate: true,
+                    defer_sum: true,
+                    ..Default::default()
+                };
+                let mut rec = Recorder::new(gpu);
+                let (vr, or) = (vt.rows(h, 0), ot.rows(h, 0));
+                let sum = moe_forward(&mut rec, &mut scratch, &case.weights, vr, or, n_tok, opts)
+                    .unwrap()
+                    .expect("a decode step defers its sum");
+                let ep = Epilogue {
+                    alpha: 0.5,
+                    accumulate: true,
+                    experts: Some(&sum),
+                    ..Default::default()
+                };
+                linear(&mut rec, &down, at.rows(cols, 0), ot.rows(h, 0), n_tok, ep).unwrap();
+                rec.run().unwrap();
+                let moe = case.reference().forward(&v, n_tok);
+                let want: Vec<f32> = (0..n_tok * h)
+                    .map(|j| {
+                        let (t, r) = (j / h, j % h);
+                        let dot: f64 = (0..cols)
+                            .map(|c| wvals[r * cols + c] as f64 * act[t * cols + c] as f64)
+                            .sum();
+                        y0[j] + 0.5 * (dot as f32 + moe[j])
+                    })
+                    .collect();
+                let tag = format!("deferred sum {dims:?} T={n_tok} [{what}]");
+                assert_close(&tag, &ot.read(gpu).unwrap(), &want, 2e-5);
+                let prefill = MoeOptions {
+                    path: MoePath::Prefill,
+                    ..opts
+                };
+                let mut rec = Recorder::new(gpu);
+                let kept = moe_forward(
+                    &mut rec,
+                    &mut scratch,
+                    &case.weights,
+                    vr,
+                    or,
+                    n_tok,
+                    prefill,
+                );
+                assert!(kept.unwrap().is_none(), "prefill deferred its sum [{what}]");
+            }
+        }
+    });
 }
 
 #[test]
@@ -330,7 +401,7 @@ fn moe_alpha_accumulate_and_scratch_reuse() {
             let opts = MoeOptions {
                 alpha: 0.22,
                 accumulate: true,
-                path: MoePath::Auto,
+                ..Default::default()
             };
             let got = case.run(gpu, &mut scratch, &v, &y0, opts);
             let moe = case.reference().forward(&v, n_tok);

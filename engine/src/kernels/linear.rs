@@ -6,6 +6,7 @@ use super::elementwise::swiglu;
 use super::ensure;
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, Recorder, Rows, Tensor, grid};
+use crate::kernels::moe::ExpertSum;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -30,6 +31,10 @@ struct Params {
     conv_dim: u32,
     conv_k: u32,
     conv_state_off: u32,
+    experts_k: u32,
+    experts_alpha: f32,
+    experts_rows: u32,
+    _pad2: u32,
 }
 
 /// Epilogue of a linear layer: scale, bias, whether to add into the output, and (one-token
@@ -40,6 +45,9 @@ pub struct Epilogue<'a> {
     pub accumulate: bool,
     pub bias: Option<&'a Tensor>,
     pub conv: Option<ConvStep<'a>>,
+    /// Decode only: the routed experts' weighted sum, added to the output rows too (the MoE
+    /// layer's last dispatch joins the shared MLP's down product).
+    pub experts: Option<&'a ExpertSum>,
 }
 
 impl Default for Epilogue<'_> {
@@ -49,6 +57,7 @@ impl Default for Epilogue<'_> {
             accumulate: false,
             bias: None,
             conv: None,
+            experts: None,
         }
     }
 }
@@ -103,7 +112,13 @@ impl<'a> From<Rows<'a>> for Input<'a> {
 /// kernel, saving the normalisation dispatch. Off on CPU drivers, where the extra weight load
 /// per activation load costs more than a dispatch (see [`crate::gpu::KernelPaths`]).
 pub fn fuses_norm(gpu: &Gpu, n_tok: usize) -> bool {
-    gpu.paths.fused_norms && n_tok <= MATVEC_MAX_TOKENS
+    gpu.paths.fused_norms && uses_matvec(n_tok)
+}
+
+/// Whether products over `n_tok` tokens run as the matrix-vector kernel, whose epilogue can
+/// take Mamba's conv step and the routed experts' sum.
+pub fn uses_matvec(n_tok: usize) -> bool {
+    n_tok <= MATVEC_MAX_TOKENS
 }
 
 /// Tokens at or below this go through the matrix-vector kernel.
@@ -247,6 +262,19 @@ fn launch(
         check_conv(gpu, w, &c, n_tok, &ep, glu)?;
         variant.flags.insert("CONV");
     }
+    if let Some(e) = ep.experts {
+        ensure(
+            matvec && !glu && e.n_tok == n_tok && e.hidden == w.rows,
+            || {
+                format!(
+                    "linear: an expert sum over {} tokens × {} rows cannot join a {n_tok}-token \
+                 product of {} rows",
+                    e.n_tok, e.hidden, w.rows
+                )
+            },
+        )?;
+        variant.flags.insert("EXPERTS");
+    }
     if norm.is_some() {
         variant.flags.insert("NORM");
     }
@@ -282,6 +310,10 @@ fn launch(
             conv_dim: ep.conv.map_or(0, |c| c.channels as u32),
             conv_k: ep.conv.map_or(0, |c| c.taps as u32),
             conv_state_off: ep.conv.map_or(0, |c| c.state_offset as u32),
+            experts_k: ep.experts.map_or(0, |e| e.top_k as u32),
+            experts_alpha: ep.experts.map_or(0.0, |e| e.alpha),
+            experts_rows: w.rows as u32,
+            _pad2: 0,
         };
         // Unused when there is no bias; x is bound there because read-only aliasing is legal.
         let bias = Bind::whole(&ep.bias.unwrap_or(x.t).buf);
@@ -301,6 +333,10 @@ fn launch(
             // Bindings 7.. whatever precedes (see matvec.wgsl).
             binds.push(Bind::whole(&c.state.buf).at(7));
             binds.extend([&c.weight, &c.bias].map(|t| Bind::whole(&t.buf)));
+        }
+        if let Some(e) = ep.experts {
+            binds.push(Bind::whole(&e.gates).at(10));
+            binds.push(Bind::whole(&e.ys));
         }
         let groups = if matvec {
             let [gx, gy, _] = grid(gpu, rows.div_ceil(rows_per_wg));

@@ -115,7 +115,7 @@ impl AttentionMixer {
             alpha: residual,
             accumulate: true,
             bias: self.o_bias.as_ref(),
-            conv: None,
+            ..Default::default()
         };
         linear(
             rec,

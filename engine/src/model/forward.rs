@@ -63,12 +63,14 @@ impl Model {
             // add into `h`.
             let v = self.normed(rec, s, &layer.post_norm, n_tok, fused)?;
             layer.shared_mlp.gate_up(rec, v, n_tok, s)?;
-            if let Some(moe) = &layer.moe {
-                moe.forward(rec, s, v, n_tok, res)?;
-            }
+            let experts = match &layer.moe {
+                Some(moe) => moe.forward(rec, s, v, n_tok, res)?,
+                None => None,
+            };
+            let h = s.h.rows(hdim, 0);
             layer
                 .shared_mlp
-                .down(rec, s.h.rows(hdim, 0), n_tok, res, s)?;
+                .down(rec, h, n_tok, res, experts.as_ref(), s)?;
         }
         state.pos += n_tok;
         let (first, rows) = match logits {
@@ -89,7 +91,7 @@ impl Model {
             alpha: 1.0 / cfg.logits_scaling,
             accumulate: false,
             bias: None,
-            conv: None,
+            ..Default::default()
         };
         linear(
             rec,

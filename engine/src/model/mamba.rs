@@ -113,7 +113,7 @@ impl MambaMixer {
             alpha: residual,
             accumulate: true,
             bias: self.out_bias.as_ref(),
-            conv: None,
+            ..Default::default()
         };
         let h = s.h.rows(self.dims.hidden, 0);
         linear(rec, &self.out_proj, y, h, n_tok, ep)

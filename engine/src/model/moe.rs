@@ -3,7 +3,7 @@
 use crate::Result;
 use crate::gpu::{MemTag, Recorder};
 use crate::kernels::linear::Input;
-use crate::kernels::moe::{MoeDims, MoeOptions, MoeWeights, moe_forward};
+use crate::kernels::moe::{ExpertSum, MoeDims, MoeOptions, MoeWeights, moe_forward};
 use crate::model_files::ModelConfig;
 
 use super::scratch::Scratch;
@@ -43,7 +43,8 @@ impl Moe {
         })
     }
 
-    /// `h += residual · moe(v)` for `n_tok` rows of the normed input `v`.
+    /// `h += residual · moe(v)` for `n_tok` rows of the normed input `v`; when decoding, the
+    /// weighted sum of the experts comes back for the shared MLP's down product to add instead.
     pub fn forward(
         &self,
         rec: &mut Recorder,
@@ -51,7 +52,7 @@ impl Moe {
         v: Input,
         n_tok: usize,
         residual: f32,
-    ) -> Result<()> {
+    ) -> Result<Option<ExpertSum>> {
         let h = self.w.dims.hidden;
         let mut scratch = s
             .moe
@@ -60,6 +61,7 @@ impl Moe {
         let opts = MoeOptions {
             alpha: residual,
             accumulate: true,
+            defer_sum: true,
             ..Default::default()
         };
         moe_forward(rec, &mut scratch, &self.w, v, s.h.rows(h, 0), n_tok, opts)

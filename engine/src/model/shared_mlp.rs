@@ -4,6 +4,7 @@
 use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder, Rows};
 use crate::kernels::linear::{Epilogue, Input, linear, linear_swiglu};
+use crate::kernels::moe::ExpertSum;
 
 use super::scratch::Scratch;
 use super::upload::Uploader;
@@ -40,20 +41,22 @@ impl SharedMlp {
         linear_swiglu(rec, &self.input_linear, v, &s.ffn_in, &s.ffn_act, n_tok)
     }
 
-    /// Second half: `h += alpha · down(activations)`.
+    /// Second half: `h += alpha · down(activations)`, plus the routed experts' weighted sum
+    /// when the MoE layer left it to this product.
     pub fn down(
         &self,
         rec: &mut Recorder,
         h: Rows,
         n_tok: usize,
         alpha: f32,
+        experts: Option<&ExpertSum>,
         s: &Scratch,
     ) -> Result<()> {
         let ep = Epilogue {
             alpha,
             accumulate: true,
-            bias: None,
-            conv: None,
+            experts,
+            ..Default::default()
         };
         linear(
             rec,

@@ -17,7 +17,7 @@ use bytemuck::{Pod, Zeroable};
 mod experts;
 
 use super::ensure;
-use super::linear::{Epilogue, Input, fuses_norm, linear};
+use super::linear::{Epilogue, Input, fuses_norm, linear, uses_matvec};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, MemTag, Recorder, Rows, Tensor, grid};
 use experts::{experts_decode, experts_prefill};
@@ -143,6 +143,10 @@ pub struct MoeOptions {
     pub alpha: f32,
     pub accumulate: bool,
     pub path: MoePath,
+    /// With `accumulate`: where the experts ran the decode path over tokens few enough for the
+    /// matrix-vector kernel, skip the weighted-sum dispatch and return it as an [`ExpertSum`]
+    /// for the next product into `out` to add in its epilogue.
+    pub defer_sum: bool,
 }
 
 impl Default for MoeOptions {
@@ -151,8 +155,23 @@ impl Default for MoeOptions {
             alpha: 1.0,
             accumulate: false,
             path: MoePath::Auto,
+            defer_sum: false,
         }
     }
+}
+
+/// `alpha · Σ_j gates[t, j] · ys[t·k + j, r]`, still to be added to row r of token t's output
+/// (see [`MoeOptions::defer_sum`]).
+#[derive(Clone, Debug)]
+pub struct ExpertSum {
+    /// `[T, k]`
+    pub gates: GpuBuffer,
+    /// `[T·k, hidden]`
+    pub ys: GpuBuffer,
+    pub top_k: usize,
+    pub hidden: usize,
+    pub n_tok: usize,
+    pub alpha: f32,
 }
 
 /// Token counts up to this take the decode path: each (token, slot) reads its expert's weights
@@ -293,7 +312,8 @@ pub fn router_topk(
 /// `out = (accumulate ? out : 0) + alpha · moe(v)` for `n_tok` rows of `v` (each `hidden` floats;
 /// with a norm, the router and the experts normalise them as they read them). `out` may be
 /// `v`'s buffer: a token's rows are read before its output is written. Records dispatches
-/// only; never reads back.
+/// only; never reads back. Returns the weighted sum instead of adding it where
+/// `opts.defer_sum` allows.
 pub fn moe_forward<'a>(
     rec: &mut Recorder,
     scratch: &mut MoeScratch,
@@ -302,14 +322,14 @@ pub fn moe_forward<'a>(
     out: Rows,
     n_tok: usize,
     opts: MoeOptions,
-) -> Result<()> {
+) -> Result<Option<ExpertSum>> {
     let input = v.into();
     let (v, d) = (input.x, w.dims);
     ensure(v.fits(n_tok, d.hidden) && out.fits(n_tok, d.hidden), || {
         format!("moe: v / out too small for {n_tok}×{}", d.hidden)
     })?;
     if n_tok == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let decode = match opts.path {
         MoePath::Auto => {
@@ -356,9 +376,19 @@ pub fn moe_forward<'a>(
         } else {
             experts_prefill(rec, w, bufs, vc.x, n)?;
         }
+        if opts.defer_sum && opts.accumulate && decode && n == n_tok && uses_matvec(n_tok) {
+            return Ok(Some(ExpertSum {
+                gates: bufs.gates.clone(),
+                ys: bufs.ys.clone(),
+                top_k: d.top_k,
+                hidden: d.hidden,
+                n_tok,
+                alpha: opts.alpha,
+            }));
+        }
         combine(rec, d, bufs, oc, n, opts)?;
     }
-    Ok(())
+    Ok(None)
 }
 
 #[repr(C)]
