@@ -9,6 +9,10 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 
+fn silu4(v: vec4<f32>) -> vec4<f32> {
+    return v / (1.0 + exp(-v));
+}
+
 // Eight f16 values packed in a vec4<u32> (low half first), as two f32 vectors.
 fn unpack8(q: vec4<u32>) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(

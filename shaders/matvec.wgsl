@@ -163,7 +163,7 @@ fn matvec(
 #if NORM
     up_acc *= scale;
 #endif
-    acc = acc / (1.0 + exp(-acc)) * up_acc;
+    acc = silu4(acc) * up_acc;
 #endif
     if (lane == 0u) {
         for (var i = 0u; i < ROWS; i++) {

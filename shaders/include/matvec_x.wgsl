@@ -90,10 +90,6 @@ fn load_z8(base: u32, c: u32) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
 }
 #endif
-
-fn silu4(v: vec4<f32>) -> vec4<f32> {
-    return v / (1.0 + exp(-v));
-}
 #endif
 
 // 8 activations (gated by z at `zbase` with GATED) times g (the 1/rms factor comes at the end),

@@ -94,7 +94,7 @@ impl AdapterInfo {
                 && info.subgroup_min_size == info.subgroup_max_size,
             subgroup_size: info.subgroup_min_size,
             timestamps: offered.contains(wgpu::Features::TIMESTAMP_QUERY),
-            fused_norms: info.device_type != wgpu::DeviceType::Cpu,
+            fused_norms: !granite_engine::gpu::cpu_driver(&info),
         };
         let mut a = base(&info, &adapter.limits());
         a.features = features_in_use(&info, &paths);

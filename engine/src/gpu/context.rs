@@ -99,6 +99,12 @@ pub fn enumerate_adapters(backend: Option<&str>) -> Result<Vec<wgpu::Adapter>> {
     ))
 }
 
+/// Whether the adapter is a CPU driver (lavapipe, llvmpipe): loads cost per vector component
+/// and dispatches are cheap, so several kernels pick other tilings and paths there.
+pub fn cpu_driver(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
 /// Higher is better: discrete GPUs first, CPU rasterizers last; Vulkan/Metal/DX12 before GL.
 fn adapter_rank(info: &wgpu::AdapterInfo) -> (u32, u32) {
     let device = match info.device_type {
@@ -168,9 +174,7 @@ impl Gpu {
                 && !opts.no_subgroups,
             subgroup_size: info.subgroup_min_size,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
-            fused_norms: opts
-                .fused_norms
-                .unwrap_or(info.device_type != wgpu::DeviceType::Cpu),
+            fused_norms: opts.fused_norms.unwrap_or(!cpu_driver(&info)),
         };
         let max_binding = opts
             .max_binding_override
@@ -216,7 +220,7 @@ impl Gpu {
     /// since on a CPU driver every loaded vector is a loop and register spills are cheap). Not
     /// through GL, whose shader compiler takes minutes over the unrolled accumulators.
     pub fn cpu_tiles(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu && self.info.backend != wgpu::Backend::Gl
+        cpu_driver(&self.info) && self.info.backend != wgpu::Backend::Gl
     }
 
     /// Host time spent so far from the creation of each [`super::Recorder`] to its submission

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Gpu;
 use super::bind_groups::BindGroupCache;
+use crate::{Error, Result};
 
 /// Staged upload bytes after which [`Gpu::write`] flushes the queue (small in unit tests, so
 /// that they cross flushes).
 const FLUSH_BYTES: u64 = if cfg!(test) { 1 << 20 } else { 256 << 20 };
-use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum MemTag {

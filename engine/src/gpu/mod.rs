@@ -8,7 +8,7 @@ mod recorder;
 pub mod shaders;
 mod tensor;
 
-pub use context::{Gpu, GpuOptions, KernelPaths, enumerate_adapters, parse_backend};
+pub use context::{Gpu, GpuOptions, KernelPaths, cpu_driver, enumerate_adapters, parse_backend};
 pub use memory::{GpuBuffer, MemTag, MemoryTracker};
 pub use profile::{FamilyTime, Profile, SharedProfile};
 pub use recorder::{Bind, DispatchCounts, Recorder, grid};

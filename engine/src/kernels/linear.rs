@@ -170,7 +170,7 @@ pub fn linear_swiglu<'a>(
         )
     })?;
     let width = w.rows / 2;
-    if n_tok <= MATVEC_MAX_TOKENS && w.parts.len() == 1 {
+    if uses_matvec(n_tok) && w.parts.len() == 1 {
         let y = y.rows(width, 0);
         check_io(w, x, y, n_tok, width)?;
         return launch(rec, w, x, y, n_tok, Epilogue::default(), true);
@@ -241,13 +241,12 @@ fn launch(
     ensure(norm.is_none() || fuses_norm(gpu, n_tok), || {
         format!("linear: an input norm over {n_tok} tokens must be applied by rmsnorm first")
     })?;
-    let matvec = n_tok <= MATVEC_MAX_TOKENS;
+    let matvec = uses_matvec(n_tok);
     let name = if matvec { "matvec" } else { "matmul" };
     let mut variant = gpu.variant(name, &[]);
-    // Whole-vec4 reads of x when every row starts 16-byte aligned and has no tail.
     let gate = norm.and_then(|n| n.gate);
-    let aligned = |r: Rows| r.offset.is_multiple_of(4) && r.stride.is_multiple_of(4);
-    let x4 = w.cols.is_multiple_of(8) && aligned(x) && gate.is_none_or(aligned);
+    let vec4_rows = |r: Rows| whole_vec4_rows(w.cols, r.offset, r.stride);
+    let x4 = vec4_rows(x) && gate.is_none_or(vec4_rows);
     if x4 {
         variant.flags.insert("X4");
     }
@@ -263,16 +262,7 @@ fn launch(
         variant.flags.insert("CONV");
     }
     if let Some(e) = ep.experts {
-        ensure(
-            matvec && !glu && e.n_tok == n_tok && e.hidden == w.rows,
-            || {
-                format!(
-                    "linear: an expert sum over {} tokens × {} rows cannot join a {n_tok}-token \
-                 product of {} rows",
-                    e.n_tok, e.hidden, w.rows
-                )
-            },
-        )?;
+        check_experts(w, e, n_tok, glu)?;
         variant.flags.insert("EXPERTS");
     }
     if norm.is_some() {
@@ -347,6 +337,27 @@ fn launch(
         rec.dispatch(&pipeline, "linear", &params, binds, groups);
     }
     Ok(())
+}
+
+/// Whether rows of `cols` floats at `offset`, `stride` apart, can be read as whole vec4s with
+/// no tail (the matrix-vector kernels' `X4` variants): every row 16-byte aligned, 8 | cols.
+pub(crate) fn whole_vec4_rows(cols: usize, offset: usize, stride: usize) -> bool {
+    cols.is_multiple_of(8) && offset.is_multiple_of(4) && stride.is_multiple_of(4)
+}
+
+/// The expert-sum epilogue's preconditions: a plain matrix-vector product over the sum's
+/// tokens, with one output row per row of the experts' outputs.
+fn check_experts(w: &F16Matrix, e: &ExpertSum, n_tok: usize, glu: bool) -> Result<()> {
+    ensure(
+        uses_matvec(n_tok) && !glu && e.n_tok == n_tok && e.hidden == w.rows,
+        || {
+            format!(
+                "linear: an expert sum over {} tokens × {} rows cannot join a {n_tok}-token \
+                 product of {} rows",
+                e.n_tok, e.hidden, w.rows
+            )
+        },
+    )
 }
 
 /// The conv epilogue's preconditions: one token, plain overwrite, rows and buffers in range.

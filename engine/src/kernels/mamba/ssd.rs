@@ -42,7 +42,7 @@ pub enum MicroTile {
 
 impl MicroTile {
     pub fn for_device(gpu: &Gpu) -> MicroTile {
-        if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        if crate::gpu::cpu_driver(&gpu.info) {
             MicroTile::M16
         } else {
             MicroTile::M8

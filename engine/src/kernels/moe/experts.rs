@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{BM, BN, Bufs, MoeWeights};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid};
-use crate::kernels::linear::{Input, matvec_rows_per_workgroup};
+use crate::kernels::linear::{Input, matvec_rows_per_workgroup, whole_vec4_rows};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -80,10 +80,8 @@ pub(super) fn experts_decode(
     let down_rest = [d.top_k, d.inter, 0, d.hidden];
     for (pass, rest) in [(up, up_rest), (down, down_rest)] {
         let gpu = rec.gpu();
-        // Whole-vec4 activation reads when every x row starts 16-byte aligned with no tail.
         let (x_stride, x_off) = (rest[1], rest[2]);
-        let x4 =
-            pass.m.cols.is_multiple_of(8) && x_stride.is_multiple_of(4) && x_off.is_multiple_of(4);
+        let x4 = whole_vec4_rows(pass.m.cols, x_off, x_stride);
         let mut flags = Vec::new();
         if x4 {
             flags.push("X4");

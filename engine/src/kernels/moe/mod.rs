@@ -182,8 +182,7 @@ pub const DECODE_MAX_TOKENS: usize = 4;
 const CPU_DECODE_MAX_PER_EXPERT: usize = 16;
 
 fn few_per_expert(gpu: &crate::gpu::Gpu, n_assign: usize, n_experts: usize) -> bool {
-    gpu.info.device_type == wgpu::DeviceType::Cpu
-        && n_assign < CPU_DECODE_MAX_PER_EXPERT * n_experts
+    crate::gpu::cpu_driver(&gpu.info) && n_assign < CPU_DECODE_MAX_PER_EXPERT * n_experts
 }
 
 /// `moe_route` gives each invocation of its one workgroup one expert.
