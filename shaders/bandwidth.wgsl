@@ -1,5 +1,7 @@
-// Read-only bandwidth probe for `granite bench`: every invocation streams a strided slice of a
-// large buffer with 16-byte loads and writes one word, so the bytes moved are ~all reads.
+// Bandwidth probes for `granite bench`. read_all: every invocation streams a strided slice of
+// a large buffer with 16-byte loads and writes one word, so the bytes moved are ~all reads.
+// copy_all: the same slices copied to a second buffer, for adapters whose buffer-to-buffer
+// copy is slower than their shaders (NVIDIA's Vulkan copy moved ~0.8 of an H200's ~4 TB/s).
 
 struct Params {
     n_vec: u32,      // vec4<u32> elements in the buffer
@@ -11,6 +13,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> sink: array<u32>;  // [invocations]
+@group(0) @binding(3) var<storage, read_write> dst: array<vec4<u32>>;  // copy_all: [n_vec]
 
 @compute @workgroup_size(256)
 fn read_all(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -23,4 +26,15 @@ fn read_all(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         if (idx < p.n_vec) { acc ^= src[idx]; }
     }
     sink[g] = acc.x ^ acc.y ^ acc.z ^ acc.w;
+}
+
+@compute @workgroup_size(256)
+fn copy_all(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let g = linear_wg(wid, nwg) * 256u + li;
+    let stride = nwg.x * nwg.y * 256u;
+    for (var i = 0u; i < p.per_thread; i++) {
+        let idx = g + i * stride;
+        if (idx < p.n_vec) { dst[idx] = src[idx]; }
+    }
 }

@@ -3,11 +3,15 @@
 // Tiles of 64 tokens × 64 rows, K in steps of 16; 64 invocations, each owns an 8×8 block of
 // outputs (tokens ty + 8i, rows tx + 8j). SMALL (short prompts): tiles of 16 tokens, 2×8 per
 // invocation, so a 10-token prompt does not pay for 64. CPU (CPU adapters, where each loaded
-// vector is a loop and register spills are cheap): 16 invocations of 16×16, K in steps of 32. Both tiles are stored row-major with a pitch of 5
-// vec4 (one of padding) so that each read is a whole vec4 and the 8 rows read together fall
-// in different banks. Each step an invocation reads 16 vec4 from workgroup memory for 256
-// multiply-adds: operand loads, not arithmetic, bound small-tile products on most hardware
-// (and on CPU drivers every loaded vector costs a per-lane loop).
+// vector is a loop and register spills are cheap): 16 invocations of 16×16, K in steps of 32.
+// WIDE (GPUs): 256 invocations of 4×4 (T32: 32-token tiles, 128 invocations), K in steps of
+// 32, and the next step's global loads are issued before this step's arithmetic. A GPU hides
+// memory latency with many resident warps; 64 invocations per 64×64 tile left 1–3 warps per
+// SM of an H200. Both tiles are stored row-major with a pitch of one vec4 more than a row,
+// so that each read is a whole vec4 and the rows read together fall in different banks. Each
+// step an invocation reads MT + NT vec4 from workgroup memory for 4·MT·NT multiply-adds:
+// operand loads, not arithmetic, bound small-tile products on most hardware (and on CPU
+// drivers every loaded vector costs a per-lane loop).
 // Weights are read as packed u32 pairs on every path (see matvec.wgsl).
 
 struct Params {
@@ -40,27 +44,40 @@ struct Params {
 const BM: u32 = 16u;    // tokens per tile
 const MT: u32 = 2u;     // tokens per invocation
 const NT: u32 = 8u;     // rows per invocation
+const BK: u32 = 16u;    // columns per step
 #else
-const BM: u32 = 64u;
 #if CPU
+const BM: u32 = 64u;
 const MT: u32 = 16u;
 const NT: u32 = 16u;
+const BK: u32 = 32u;
 #else
+#if WIDE
+#if T32
+const BM: u32 = 32u;
+#else
+const BM: u32 = 64u;
+#endif
+const MT: u32 = 4u;
+const NT: u32 = 4u;
+const BK: u32 = 32u;
+#else
+const BM: u32 = 64u;
 const MT: u32 = 8u;
 const NT: u32 = 8u;
+const BK: u32 = 16u;
+#endif
 #endif
 #endif
 const BN: u32 = 64u;    // weight rows per tile
-#if CPU
-const BK: u32 = 32u;    // columns per step
-#else
-const BK: u32 = 16u;
-#endif
 const KQ: u32 = BK / 4u;    // vec4 per tile row
+const KB: u32 = BK / 8u;    // blocks of 8 halves per weight tile row
 const PITCH: u32 = KQ + 1u; // one vec4 of padding
 const TY: u32 = BM / MT;  // invocations along tokens
 const TX: u32 = BN / NT;  // invocations along rows
 const WG: u32 = TX * TY;
+const XL: u32 = BM * KQ / WG;  // X tile vec4 each invocation loads per step
+const WL: u32 = BN * KB / WG;  // weight blocks each invocation loads per step
 
 var<workgroup> xs: array<vec4<f32>, BM * PITCH>;  // [BM][PITCH]
 var<workgroup> ws: array<vec4<f32>, BN * PITCH>;  // [BN][PITCH]
@@ -80,6 +97,32 @@ fn load_x4(t: u32, k: u32) -> vec4<f32> {
 #endif
 }
 
+// Vec4 `idx` of the X tile of step k0 (tiles of the tokens from t0): consecutive indices read
+// consecutive 16 bytes of a token row.
+fn x_get(t0: u32, idx: u32, k0: u32) -> vec4<f32> {
+    return load_x4(t0 + idx / KQ, k0 + (idx % KQ) * 4u);
+}
+
+fn x_put(idx: u32, v: vec4<f32>) {
+    xs[(idx / KQ) * PITCH + idx % KQ] = v;
+}
+
+// Block `idx` of 8 halves of the weight tile of step k0 (rows from n0); zero past the last row
+// (columns are padded to whole blocks).
+fn w_get(n0: u32, idx: u32, k0: u32) -> vec4<u32> {
+    let nn = n0 + idx / KB;
+    let kb = k0 / 8u + idx % KB;
+    if (nn < p.rows && kb < p.ld8) { return w[nn * p.ld8 + kb]; }
+    return vec4<u32>(0u);
+}
+
+fn w_put(idx: u32, q: vec4<u32>) {
+    let v = unpack8(q);
+    let o = (idx / KB) * PITCH + 2u * (idx % KB);
+    ws[o] = v[0];
+    ws[o + 1u] = v[1];
+}
+
 @compute @workgroup_size(WG)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let n0 = wid.x * BN;
@@ -87,26 +130,28 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let tx = li % TX;
     let ty = li / TX;
     var acc: array<array<f32, NT>, MT>;
+#if WIDE
+    // This step's operands, loaded from global memory during the previous step's arithmetic.
+    var xr: array<vec4<f32>, XL>;
+    var wr: array<vec4<u32>, WL>;
+    for (var i = 0u; i < XL; i++) { xr[i] = x_get(t0, li + WG * i, 0u); }
+    for (var i = 0u; i < WL; i++) { wr[i] = w_get(n0, li + WG * i, 0u); }
+#endif
     for (var k0 = 0u; k0 < p.cols; k0 += BK) {
-        // X tile: BM tokens × KQ vec4; consecutive invocations read consecutive 16 bytes.
-        for (var i = 0u; i < BM * KQ / WG; i++) {
-            let idx = li + WG * i;
-            let tt = idx / KQ;
-            let kq = idx % KQ;
-            xs[tt * PITCH + kq] = load_x4(t0 + tt, k0 + kq * 4u);
-        }
-        // W tile: BN rows × BK / 8 blocks of 8 halves; zero past the last row (columns padded).
-        for (var i = 0u; i < BN * (BK / 8u) / WG; i++) {
-            let idx = li + WG * i;
-            let nn = idx / (BK / 8u);
-            let h = idx % (BK / 8u);
-            var q = vec4<u32>(0u);
-            if (n0 + nn < p.rows && k0 / 8u + h < p.ld8) { q = w[(n0 + nn) * p.ld8 + k0 / 8u + h]; }
-            let v = unpack8(q);
-            ws[nn * PITCH + 2u * h] = v[0];
-            ws[nn * PITCH + 2u * h + 1u] = v[1];
-        }
+#if WIDE
+        for (var i = 0u; i < XL; i++) { x_put(li + WG * i, xr[i]); }
+        for (var i = 0u; i < WL; i++) { w_put(li + WG * i, wr[i]); }
         workgroupBarrier();
+        let k1 = k0 + BK;
+        if (k1 < p.cols) {
+            for (var i = 0u; i < XL; i++) { xr[i] = x_get(t0, li + WG * i, k1); }
+            for (var i = 0u; i < WL; i++) { wr[i] = w_get(n0, li + WG * i, k1); }
+        }
+#else
+        for (var i = 0u; i < XL; i++) { x_put(li + WG * i, x_get(t0, li + WG * i, k0)); }
+        for (var i = 0u; i < WL; i++) { w_put(li + WG * i, w_get(n0, li + WG * i, k0)); }
+        workgroupBarrier();
+#endif
         for (var kq = 0u; kq < KQ; kq++) {
             var a: array<vec4<f32>, MT>;
             for (var i = 0u; i < MT; i++) { a[i] = xs[(ty + TY * i) * PITCH + kq]; }

@@ -2,7 +2,8 @@
 // (row tile, expert tile): an expert tile is up to BM consecutive sorted positions of one expert;
 // the grid's y covers an upper bound of the tiles in this part and surplus workgroups exit.
 // Tiling as in matmul.wgsl (64 positions × 64 rows, K in steps of 16, 64 invocations with 8×8
-// outputs each, vec4 reads of padded row-major tiles).
+// outputs each, vec4 reads of padded row-major tiles; WIDE on GPUs: 256 invocations of 4×4, K
+// in steps of 32, the next step's global loads issued before this step's arithmetic).
 //   GLU = 1 (input_linear): X row of position pos = token sorted[pos] / k (gathered),
 //           act[pos, n] = silu(W1_e[n] · x) · (W1_e[rows + n] · x)           (y row = pos)
 //   GLU = 0 (output_linear): X row = act[pos],
@@ -32,32 +33,39 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 // Packed u32 pairs on every path: the widest load per byte (see matvec.wgsl).
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
-fn w8(i: u32) -> array<vec4<f32>, 2> {
-    return unpack8(w[i]);
-}
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> route: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
+#if WIDE
+const BK: u32 = 32u;
+const MT: u32 = 4u;     // positions per invocation
+const NT: u32 = 4u;     // rows per invocation
+#else
 const BK: u32 = 16u;
-const PITCH: u32 = 5u;  // vec4 per tile row: BK / 4 + 1 of padding
 #if CPU
 // CPU adapters: 16 positions × 8 rows per invocation (×2 for GLU), fewer loads per FMA.
 const MT: u32 = 16u;
 #else
-const MT: u32 = 8u;     // positions per invocation
+const MT: u32 = 8u;
 #endif
-const NT: u32 = 8u;     // rows per invocation
+const NT: u32 = 8u;
+#endif
+const KQ: u32 = BK / 4u;
+const KB: u32 = BK / 8u;    // blocks of 8 halves per weight tile row
+const PITCH: u32 = KQ + 1u; // vec4 per tile row, one of padding
 const TY: u32 = BM / MT;
 const TX: u32 = BN / NT;
 const WG: u32 = TX * TY;
+const XL: u32 = BM * KQ / WG;  // X tile vec4 each invocation loads per step
+const WL: u32 = BN * KB / WG;  // weight blocks each invocation loads per step (per matrix)
 const NONE: u32 = 0xffffffffu;
 
-var<workgroup> xs: array<vec4<f32>, 320>;   // [BM][PITCH]
-var<workgroup> wsg: array<vec4<f32>, 320>;  // [BN][PITCH] gate (or the only) weights
-var<workgroup> wsu: array<vec4<f32>, 320>;  // [BN][PITCH] up weights (GLU)
+var<workgroup> xs: array<vec4<f32>, BM * PITCH>;
+var<workgroup> wsg: array<vec4<f32>, BN * PITCH>;  // gate (or the only) weights
+var<workgroup> wsu: array<vec4<f32>, BN * PITCH>;  // up weights (GLU)
 var<workgroup> xrow: array<u32, BM>;   // first float of each position's X row, or NONE
 var<workgroup> yrow: array<u32, BM>;   // first float of each position's Y row, or NONE
 var<workgroup> tile: array<u32, 4>;    // valid, expert, first position, end position
@@ -73,9 +81,39 @@ fn load_x4(xr: u32, k: u32) -> vec4<f32> {
 }
 
 // 8 weights of row `n` (within the expert) at column block `kb`, zero past the last row.
-fn wload(base: u32, n: u32, kb: u32) -> array<vec4<f32>, 2> {
-    if (n < p.rows && kb < p.ld8) { return w8(base + n * p.ld8 + kb); }
-    return array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+fn wload(base: u32, n: u32, kb: u32) -> vec4<u32> {
+    if (n < p.rows && kb < p.ld8) { return w[base + n * p.ld8 + kb]; }
+    return vec4<u32>(0u);
+}
+
+// Vec4 `idx` of the X tile of step k0; consecutive indices read consecutive 16 bytes of a row.
+fn x_get(idx: u32, k0: u32) -> vec4<f32> {
+    return load_x4(xrow[idx / KQ], k0 + (idx % KQ) * 4u);
+}
+
+fn x_put(idx: u32, v: vec4<f32>) {
+    xs[(idx / KQ) * PITCH + idx % KQ] = v;
+}
+
+// Block `idx` of the weight tile of step k0 (rows from n0): gate and up weights.
+fn w_get(base: u32, n0: u32, idx: u32, k0: u32) -> array<vec4<u32>, 2> {
+    let n = n0 + idx / KB;
+    let kb = k0 / 8u + idx % KB;
+    var q = array<vec4<u32>, 2>(wload(base, n, kb), vec4<u32>(0u));
+    if (GLU == 1u) { q[1] = wload(base + p.rows * p.ld8, n, kb); }
+    return q;
+}
+
+fn w_put(idx: u32, q: array<vec4<u32>, 2>) {
+    let o = (idx / KB) * PITCH + 2u * (idx % KB);
+    let g = unpack8(q[0]);
+    wsg[o] = g[0];
+    wsg[o + 1u] = g[1];
+    if (GLU == 1u) {
+        let u = unpack8(q[1]);
+        wsu[o] = u[0];
+        wsu[o + 1u] = u[1];
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -121,29 +159,29 @@ fn moe_mm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let ty = li / TX;
     var g: array<array<f32, NT>, MT>;
     var u: array<array<f32, NT>, MT>;
+#if WIDE
+    // This step's operands, loaded from global memory during the previous step's arithmetic.
+    var xr: array<vec4<f32>, XL>;
+    var wr: array<array<vec4<u32>, 2>, WL>;
+    for (var i = 0u; i < XL; i++) { xr[i] = x_get(li + WG * i, 0u); }
+    for (var i = 0u; i < WL; i++) { wr[i] = w_get(wbase, n0, li + WG * i, 0u); }
+#endif
     for (var k0 = 0u; k0 < p.cols; k0 += BK) {
-        for (var i = 0u; i < BM * 4u / WG; i++) {
-            let idx = li + WG * i;
-            let tt = idx / 4u;
-            let kq = idx % 4u;
-            xs[tt * PITCH + kq] = load_x4(xrow[tt], k0 + kq * 4u);
-        }
-        for (var i = 0u; i < BN * 2u / WG; i++) {
-            let idx = li + WG * i;
-            let nn = idx / 2u;
-            let h = idx % 2u;
-            let kb = k0 / 8u + h;
-            let q = wload(wbase, n0 + nn, kb);
-            wsg[nn * PITCH + 2u * h] = q[0];
-            wsg[nn * PITCH + 2u * h + 1u] = q[1];
-            if (GLU == 1u) {
-                let qu = wload(wbase + p.rows * p.ld8, n0 + nn, kb);
-                wsu[nn * PITCH + 2u * h] = qu[0];
-                wsu[nn * PITCH + 2u * h + 1u] = qu[1];
-            }
-        }
+#if WIDE
+        for (var i = 0u; i < XL; i++) { x_put(li + WG * i, xr[i]); }
+        for (var i = 0u; i < WL; i++) { w_put(li + WG * i, wr[i]); }
         workgroupBarrier();
-        for (var kq = 0u; kq < 4u; kq++) {
+        let k1 = k0 + BK;
+        if (k1 < p.cols) {
+            for (var i = 0u; i < XL; i++) { xr[i] = x_get(li + WG * i, k1); }
+            for (var i = 0u; i < WL; i++) { wr[i] = w_get(wbase, n0, li + WG * i, k1); }
+        }
+#else
+        for (var i = 0u; i < XL; i++) { x_put(li + WG * i, x_get(li + WG * i, k0)); }
+        for (var i = 0u; i < WL; i++) { w_put(li + WG * i, w_get(wbase, n0, li + WG * i, k0)); }
+        workgroupBarrier();
+#endif
+        for (var kq = 0u; kq < KQ; kq++) {
             var a: array<vec4<f32>, MT>;
             for (var i = 0u; i < MT; i++) { a[i] = xs[(ty + TY * i) * PITCH + kq]; }
             for (var j = 0u; j < NT; j++) {

@@ -1,5 +1,5 @@
 // Router top-k with softmax over the chosen k logits (HF GraniteMoeHybridTopKGating), one
-// invocation per token:
+// workgroup per token:
 //   ids[t, j]   = the j-th best expert of token t by raw logit
 //   gates[t, j] = exp(l_j − l_0) / Σ_i exp(l_i − l_0)   over the k chosen logits only
 // Order: larger logit first; equal logits → lower expert index first. Logits are compared as
@@ -29,40 +29,41 @@ fn key(v: f32) -> u32 {
     return b | 0x80000000u;
 }
 
+// Each invocation ranks its experts against all E logits (the reads are the same address
+// across the workgroup, so they broadcast) and the expert of rank j < k writes slot j: one pass
+// over E per invocation instead of k passes by one invocation, which on a GPU took ~30 µs per
+// layer and token (a chain of k·E dependent loads).
 @compute @workgroup_size(64)
 fn moe_topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
-    let t = linear_wg(wid, nwg) * 64u + li;
+    let t = linear_wg(wid, nwg);
     if (t >= p.n_tok) { return; }
     let base = p.l_off + t * p.l_stride;
     let out = t * p.top_k;
-    // Pass j picks the best expert strictly after pick j−1 in the order (key desc, index asc),
-    // so no "already chosen" mask is needed and any E works.
-    var prev_k = 0u;
-    var prev_e = 0u;
-    for (var j = 0u; j < p.top_k; j++) {
-        var best_k = 0u;
-        var best_e = 0xffffffffu;
-        for (var e = 0u; e < p.n_experts; e++) {
-            let k = key(logits[base + e]);
-            let after = j == 0u || k < prev_k || (k == prev_k && e > prev_e);
-            if (after && (best_e == 0xffffffffu || k > best_k)) {
-                best_k = k;
-                best_e = e;
-            }
+    for (var e = li; e < p.n_experts; e += 64u) {
+        let k = key(logits[base + e]);
+        // Rank in the order (key desc, index asc): a total order, so ranks are distinct.
+        var rank = 0u;
+        for (var o = 0u; o < p.n_experts; o++) {
+            let ko = key(logits[base + o]);
+            if (ko > k || (ko == k && o < e)) { rank++; }
         }
-        ids[out + j] = best_e;
-        gates[out + j] = logits[base + best_e];
-        prev_k = best_k;
-        prev_e = best_e;
+        if (rank < p.top_k) {
+            ids[out + rank] = e;
+            gates[out + rank] = logits[base + e];
+        }
     }
-    // Softmax over the chosen logits; the first is the largest.
+    storageBarrier();
+    // Softmax over the chosen logits; slot 0 holds the largest. Every invocation reads the k
+    // raw logits before any is overwritten (second barrier); each slot is rewritten only by
+    // the invocation that owns it.
     let m = gates[out];
     var sum = 0.0;
     for (var j = 0u; j < p.top_k; j++) {
         sum += exp(gates[out + j] - m);
     }
-    for (var j = 0u; j < p.top_k; j++) {
+    storageBarrier();
+    for (var j = li; j < p.top_k; j += 64u) {
         gates[out + j] = exp(gates[out + j] - m) / sum;
     }
 }

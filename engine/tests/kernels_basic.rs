@@ -64,6 +64,10 @@ fn linear_awkward_sizes() {
             (70, 72, 16),
             (65, 129, 67),
             (200, 40, 130),
+            // GPU tiling (kernels::tiling; GL runs it here): 32-token tiles for few workgroups,
+            // 64-token ones from 128 workgroups; K not a multiple of the 32-column step.
+            (131, 200, 70),
+            (2700, 200, 130),
         ]
         .iter()
         .enumerate()
@@ -76,7 +80,7 @@ fn linear_awkward_sizes() {
 #[test]
 fn linear_epilogue_bias_scale_accumulate() {
     for_each_path(|path, gpu| {
-        for n_tok in [1usize, 5] {
+        for n_tok in [1usize, 5, 40] {
             let (rows, cols) = (37, 45);
             let mut rng = Rng::new(99 + n_tok as u64);
             let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);
@@ -111,7 +115,7 @@ fn linear_epilogue_bias_scale_accumulate() {
 }
 
 /// A weight larger than one storage binding is split into row blocks; force a 1 MiB binding
-/// limit so a 3 MiB matrix needs four parts, on both the decode and the prefill kernel.
+/// limit so a 3 MiB matrix needs four parts, on the decode kernel and both prefill tile sizes.
 #[test]
 fn linear_weight_larger_than_binding_limit() {
     for no_features in [true, false] {
@@ -133,7 +137,7 @@ fn linear_weight_larger_than_binding_limit() {
             w.parts.len()
         );
         assert!(w.parts.iter().all(|p| p.buf.size() <= 1 << 20));
-        for n_tok in [1usize, 9] {
+        for n_tok in [1usize, 9, 70] {
             let x = rng.vec(n_tok * cols, 1.0);
             let xt = Tensor::from_f32(&gpu, MemTag::Scratch, &[n_tok, cols], &x, "x").unwrap();
             let yt = Tensor::zeros(&gpu, MemTag::Scratch, &[n_tok, rows], "y").unwrap();
@@ -412,6 +416,8 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
             (5, 1000, 1, false),
             (66, 72, 2, true),
             (12, 29, 1, true),
+            // Long rows: several column steps per lane even with 32-lane subgroups.
+            (34, 1100, 1, true),
         ]
         .iter()
         .enumerate()
@@ -503,10 +509,14 @@ fn linear_with_input_norm_matches_rmsnorm_then_linear() {
 fn linear_with_gated_input_norm_matches_cpu() {
     for (path, gpu) in gpus_with_fused_norms() {
         let gpu = &*gpu;
-        for (i, &(rows, cols, n_tok, zw, zo)) in
-            [(9, 24, 1, 60, 0), (7, 13, 2, 40, 3), (40, 64, 2, 150, 2)]
-                .iter()
-                .enumerate()
+        for (i, &(rows, cols, n_tok, zw, zo)) in [
+            (9, 24, 1, 60, 0),
+            (7, 13, 2, 40, 3),
+            (40, 64, 2, 150, 2),
+            (12, 1048, 1, 1100, 4),
+        ]
+        .iter()
+        .enumerate()
         {
             let mut rng = Rng::new(170 + i as u64);
             let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);

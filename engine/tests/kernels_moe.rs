@@ -68,6 +68,8 @@ fn router_topk_matches_cpu_including_ties() {
             (9, 3, 67),
             (64, 8, 130),
             (72, 10, 5),
+            // More experts and slots than the 64 invocations of a workgroup.
+            (130, 70, 3),
         ] {
             let logits: Vec<f32> = (0..n_tok * e)
                 .map(|_| (rng.uniform() * 4.0).round() * 0.25)
@@ -182,6 +184,8 @@ const SIZES: &[(usize, usize, usize, usize)] = &[
     (3, 3, 64, 32),
     // Fewer expert rows than a matvec row group; H a multiple of 8 (whole-vec4 x reads).
     (2, 2, 16, 3),
+    // Rows long enough for several column steps per lane with 32-lane subgroups, both products.
+    (3, 2, 1064, 1040),
 ];
 
 /// One random case per entry of [`SIZES`], seeded from `seed` upwards.
@@ -189,6 +193,8 @@ fn cases(gpu: &Gpu, seed: u64) -> Vec<Case> {
     SIZES
         .iter()
         .enumerate()
+        // One expert's rows must fit one binding (the split test shrinks it to 12 KiB).
+        .filter(|&(_, &(_, _, h, i))| (2 * i * h * 2) as u64 <= gpu.max_binding)
         .map(|(ci, &(e, k, h, i))| {
             let dims = MoeDims {
                 hidden: h,

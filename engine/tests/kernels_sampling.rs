@@ -56,7 +56,29 @@ fn greedy_takes_the_lowest_id_among_ties() {
             want,
             "[{path}] large vocab"
         );
+        // Ties in different blocks of the many-workgroup path, then a winner in the last,
+        // partial block.
+        let mut logits = logits;
+        logits[90_000] = 10.0;
+        logits[5_000] = 10.0;
+        let greedy = SamplingParams::default();
+        assert_eq!(run(gpu, &logits, &[], &greedy, 0), 5_000, "[{path}]");
+        logits[100_352] = 11.0;
+        assert_eq!(run(gpu, &logits, &[], &greedy, 0), 100_352, "[{path}]");
     });
+}
+
+/// Over a million logits the final pass of the many-workgroup greedy path folds several blocks
+/// per invocation: a tie between blocks 0 and 256 (the same invocation) still goes low.
+#[test]
+fn greedy_ties_across_many_blocks() {
+    let (path, gpu) = granite_engine::testing::gpus().remove(0);
+    let n = 256 * 4096 + 5_000;
+    let mut logits = Rng::new(5).vec(n, 1.0);
+    logits[256 * 4096 + 10] = 4.0;
+    logits[100] = 4.0;
+    let greedy = SamplingParams::default();
+    assert_eq!(run(&gpu, &logits, &[], &greedy, 0), 100, "[{path}]");
 }
 
 #[test]
@@ -147,24 +169,23 @@ fn same_seed_same_token_different_seed_varies() {
 #[test]
 fn non_finite_logits_are_an_error() {
     let (_, gpu) = granite_engine::testing::gpus().remove(0);
-    let mut logits = vec![0.0f32; 100];
-    logits[50] = f32::NAN;
-    let lt = Tensor::from_f32(&gpu, MemTag::Scratch, &[100], &logits, "logits").unwrap();
-    let hb = gpu.upload(MemTag::Scratch, &[0u32], "history").unwrap();
-    let s = Sampler::new(&gpu, 100).unwrap();
-    let mut rec = Recorder::new(&gpu);
-    s.record(
-        &mut rec,
-        lt.rows(100, 0),
-        &SamplingParams::default(),
-        0,
-        &hb,
-        0,
-    )
-    .unwrap();
-    rec.submit().unwrap();
-    let err = s.read(&gpu).unwrap_err().to_string();
-    assert!(err.contains("NaN"), "{err}");
+    // Greedy (the many-workgroup path, the bad value in a later block too) and sampled.
+    for (n, at, bad, p) in [
+        (100, 50, f32::NAN, SamplingParams::default()),
+        (10_000, 9_000, f32::INFINITY, SamplingParams::default()),
+        (100, 7, f32::NEG_INFINITY, params(0.8, 0, 1.0, 1.0, 0)),
+    ] {
+        let mut logits = vec![0.0f32; n];
+        logits[at] = bad;
+        let lt = Tensor::from_f32(&gpu, MemTag::Scratch, &[n], &logits, "logits").unwrap();
+        let hb = gpu.upload(MemTag::Scratch, &[0u32], "history").unwrap();
+        let s = Sampler::new(&gpu, n).unwrap();
+        let mut rec = Recorder::new(&gpu);
+        s.record(&mut rec, lt.rows(n, 0), &p, 0, &hb, 0).unwrap();
+        rec.submit().unwrap();
+        let err = s.read(&gpu).unwrap_err().to_string();
+        assert!(err.contains("NaN"), "{bad} at {at} of {n}: {err}");
+    }
 }
 
 #[test]

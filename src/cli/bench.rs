@@ -247,11 +247,15 @@ fn print_markdown(r: &Report) {
         "adapter: {} — {} — {} — f16: {}, subgroups: {}",
         r.adapter, r.backend, r.driver, r.f16, r.subgroups
     );
+    let bw = &r.bandwidth;
     println!(
-        "bandwidth (same run, {} MiB buffers): copy {:.2} GB/s (read+write), read-only kernel {:.2} GB/s\n",
-        r.bandwidth.probe_bytes >> 20,
-        r.bandwidth.copy_gb_s,
-        r.bandwidth.read_gb_s
+        "bandwidth (same run, {} MiB buffers): copy {:.2} GB/s (read+write; buffer copy {:.2}, \
+         copy kernel {:.2}), read-only kernel {:.2} GB/s\n",
+        bw.probe_bytes >> 20,
+        bw.copy_gb_s,
+        bw.buffer_copy_gb_s,
+        bw.kernel_copy_gb_s,
+        bw.read_gb_s
     );
     println!("| test | t/s | bytes/token | GB/s | of copy bw | of read bw | host ms/token |");
     println!("|---|---:|---:|---:|---:|---:|---:|");

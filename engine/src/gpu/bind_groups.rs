@@ -125,21 +125,24 @@ fn create(
 
 /// The uniform buffer holding every dispatch's parameters, rewritten by each submission. Its
 /// lock is held from the write to the submit, so two threads' submissions cannot interleave
-/// their parameters; queue order makes a rewrite wait for the submissions before it.
+/// their parameters; queue order makes a rewrite wait for the submissions before it. Encoding
+/// (which only needs the buffer's identity, for the bind groups) happens outside the lock, so a
+/// step can be encoded while another is being submitted or run.
 #[derive(Default)]
 pub(crate) struct ParamsBuffer {
     buffer: Mutex<Option<wgpu::Buffer>>,
 }
 
 impl ParamsBuffer {
-    /// Locks the buffer, grown to hold `bytes` (a replaced buffer's bind groups are evicted).
-    pub fn lock(
+    /// The buffer, grown to hold `bytes` (a replaced buffer's bind groups are evicted; work
+    /// encoded against it keeps it alive and still writes its parameters there).
+    pub fn current(
         &self,
         device: &wgpu::Device,
         cache: &BindGroupCache,
         bytes: u64,
-    ) -> MutexGuard<'_, Option<wgpu::Buffer>> {
-        let mut guard = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+    ) -> wgpu::Buffer {
+        let mut guard = self.serialize();
         if guard.as_ref().is_none_or(|b| b.size() < bytes) {
             if let Some(old) = guard.take() {
                 cache.evict(&old);
@@ -151,7 +154,12 @@ impl ParamsBuffer {
                 mapped_at_creation: false,
             }));
         }
-        guard
+        guard.as_ref().expect("just created").clone()
+    }
+
+    /// Held from a submission's parameter write to its submit.
+    pub fn serialize(&self) -> MutexGuard<'_, Option<wgpu::Buffer>> {
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

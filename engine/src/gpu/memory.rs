@@ -227,28 +227,11 @@ impl Gpu {
     /// Copies `bytes` from `buf` at `offset` back to the host (blocking).
     pub fn read_bytes(&self, buf: &GpuBuffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         let size = bytes.div_ceil(4) * 4;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: size.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = super::Readback::new(self, size, "readback");
         let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(buf.raw(), offset, &staging, 0, size);
+        staging.encode_copy(&mut enc, buf.raw(), offset, size);
         self.queue.submit([enc.finish()]);
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("readback callback never ran".into()))?
-            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| Error::Gpu(format!("readback mapping failed: {e}")))?;
-        Ok(view[..bytes as usize].to_vec())
+        staging.read(self, bytes as usize)
     }
 
     pub fn read<T: bytemuck::Pod>(

@@ -3,8 +3,8 @@
 //! counts and wall time are known.
 use std::sync::{Arc, Mutex};
 
-use super::Gpu;
-use crate::{Error, Result};
+use super::{Gpu, Readback};
+use crate::Result;
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct FamilyTime {
@@ -39,6 +39,28 @@ impl Profile {
         }
     }
 
+    /// Adds one submission: its dispatch counts per family and, when `timed`, the seconds of
+    /// each timed dispatch (`secs[i]` belongs to `families[i]`).
+    pub(crate) fn add_submission(
+        &mut self,
+        timed: bool,
+        counts: &[(&'static str, u32)],
+        families: &[&'static str],
+        secs: &[f64],
+    ) {
+        self.submissions += 1;
+        self.timed = timed;
+        for &(family, n) in counts {
+            let t: f64 = families
+                .iter()
+                .zip(secs)
+                .filter(|(f, _)| **f == family)
+                .map(|(_, s)| s)
+                .sum();
+            self.add(family, n as u64, t);
+        }
+    }
+
     pub fn total_dispatches(&self) -> u64 {
         self.families.iter().map(|f| f.dispatches).sum()
     }
@@ -50,7 +72,7 @@ pub const MAX_TIMED: u32 = 2048;
 pub(crate) struct Timestamps {
     pub set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
-    readback: wgpu::Buffer,
+    readback: Readback,
 }
 
 impl Timestamps {
@@ -61,45 +83,28 @@ impl Timestamps {
             ty: wgpu::QueryType::Timestamp,
             count: n,
         });
-        let buf = |usage| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps"),
-                size: n as u64 * 8,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
         Timestamps {
             set,
-            resolve: buf(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
-            readback: buf(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+            resolve: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: n as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            readback: Readback::new(gpu, n as u64 * 8, "timestamps"),
         }
     }
 
     pub fn resolve(&self, enc: &mut wgpu::CommandEncoder, n: u32) {
         enc.resolve_query_set(&self.set, 0..n * 2, &self.resolve, 0);
-        enc.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, n as u64 * 16);
+        self.readback
+            .encode_copy(enc, &self.resolve, 0, n as u64 * 16);
     }
 
     /// Seconds per timed dispatch, after the submission has completed.
     pub fn read(&self, gpu: &Gpu, n: u32) -> Result<Vec<f64>> {
-        let slice = self.readback.slice(..n as u64 * 16);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        gpu.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("timestamp readback never completed".into()))?
-            .map_err(|e| Error::Gpu(format!("timestamp readback: {e}")))?;
         let period = gpu.queue.get_timestamp_period() as f64 * 1e-9;
-        let ticks: Vec<u64> = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("timestamp readback: {e}")))?;
-            bytemuck::pod_collect_to_vec(&view)
-        };
-        self.readback.unmap();
+        let ticks: Vec<u64> = self.readback.read(gpu, 2 * n as usize)?;
         Ok(ticks
             .chunks(2)
             .map(|p| p[1].saturating_sub(p[0]) as f64 * period)

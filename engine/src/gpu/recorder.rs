@@ -4,6 +4,7 @@
 //! [`Recorder::submit`] packs every parameter block into one uniform buffer, builds the bind
 //! groups and encodes a single compute pass. A whole decode step is therefore one submission.
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::profile::{MAX_TIMED, SharedProfile, Timestamps};
 use super::{Gpu, GpuBuffer};
@@ -141,11 +142,22 @@ impl<'g> Recorder<'g> {
         dst_off: u64,
         size: u64,
     ) {
+        self.copy_raw(src.raw(), src_off, dst.raw(), dst_off, size);
+    }
+
+    pub(crate) fn copy_raw(
+        &mut self,
+        src: &wgpu::Buffer,
+        src_off: u64,
+        dst: &wgpu::Buffer,
+        dst_off: u64,
+        size: u64,
+    ) {
         if size > 0 {
             self.ops.push(Op::Copy {
-                src: src.raw().clone(),
+                src: src.clone(),
                 src_off,
-                dst: dst.raw().clone(),
+                dst: dst.clone(),
                 dst_off,
                 size,
             });
@@ -167,15 +179,18 @@ impl<'g> Recorder<'g> {
 
     /// Encodes everything recorded and submits it. Does not wait.
     pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
+        self.encode()?.submit()
+    }
+
+    /// Encodes everything recorded into one command buffer without submitting it, so the host
+    /// can prepare a decode step while the GPU still runs the previous one.
+    pub fn encode(self) -> Result<Encoded<'g>> {
         let gpu = self.gpu;
         let dev = &gpu.device;
-        let params_buf = gpu
-            .params
-            .lock(dev, &gpu.bind_groups, self.params.len() as u64);
-        let uniform = params_buf.as_ref().filter(|_| !self.params.is_empty());
-        if let Some(u) = uniform {
-            gpu.queue.write_buffer(u, 0, &self.params);
-        }
+        let params_buf = (!self.params.is_empty()).then(|| {
+            gpu.params
+                .current(dev, &gpu.bind_groups, self.params.len() as u64)
+        });
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("granite"),
         });
@@ -198,7 +213,9 @@ impl<'g> Recorder<'g> {
                     groups,
                     ..
                 } => {
-                    let params = params.zip(uniform).map(|((off, size), u)| (u, off, size));
+                    let params = params
+                        .zip(params_buf.as_ref())
+                        .map(|((off, size), u)| (u, off, size));
                     let bg = gpu.bind_groups.get(dev, pipeline, params, binds);
                     // Profiled: one pass per dispatch, bracketed by timestamps.
                     let stamp = stamps
@@ -244,33 +261,17 @@ impl<'g> Recorder<'g> {
             ts.resolve(&mut enc, families.len() as u32);
         }
         let counts = self.dispatch_counts();
-        let idx = gpu.queue.submit([enc.finish()]);
-        drop(params_buf);
         let host = self.started.elapsed().as_nanos() as u64;
-        gpu.host_ns
-            .fetch_add(host, std::sync::atomic::Ordering::Relaxed);
-        gpu.check_lost()?;
-        if let Some(profile) = &self.profile {
-            let secs = match &stamps {
-                Some(ts) => ts.read(gpu, families.len() as u32)?,
-                None => Vec::new(),
-            };
-            let mut p = profile
-                .lock()
-                .map_err(|_| crate::Error::Gpu("profile lock poisoned".into()))?;
-            p.submissions += 1;
-            p.timed = timed;
-            for (family, n) in counts {
-                let t: f64 = families
-                    .iter()
-                    .zip(&secs)
-                    .filter(|(f, _)| **f == family)
-                    .map(|(_, s)| s)
-                    .sum();
-                p.add(family, n as u64, t);
-            }
-        }
-        Ok(idx)
+        gpu.host_ns.fetch_add(host, Ordering::Relaxed);
+        Ok(Encoded {
+            gpu,
+            cmd: enc.finish(),
+            params: params_buf.map(|b| (b, self.params)),
+            stamps,
+            families,
+            counts,
+            profile: self.profile,
+        })
     }
 
     /// Submits and blocks until the GPU is done.
@@ -278,6 +279,49 @@ impl<'g> Recorder<'g> {
         let gpu = self.gpu;
         self.submit()?;
         gpu.wait()
+    }
+}
+
+/// A recorded step, encoded and ready to submit (see [`Recorder::encode`]). Dropping it
+/// discards the work.
+pub struct Encoded<'g> {
+    gpu: &'g Gpu,
+    cmd: wgpu::CommandBuffer,
+    /// The parameter buffer the bind groups use, and the bytes to write there at submission.
+    params: Option<(wgpu::Buffer, Vec<u8>)>,
+    stamps: Option<Timestamps>,
+    families: Vec<&'static str>,
+    counts: DispatchCounts,
+    profile: Option<SharedProfile>,
+}
+
+impl Encoded<'_> {
+    /// Writes the parameters and submits. Does not wait, except to read a profile's timestamps.
+    pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
+        let gpu = self.gpu;
+        let t = std::time::Instant::now();
+        let idx = {
+            let _serial = gpu.params.serialize();
+            if let Some((buf, bytes)) = &self.params {
+                gpu.queue.write_buffer(buf, 0, bytes);
+            }
+            gpu.queue.submit([self.cmd])
+        };
+        gpu.host_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        gpu.check_lost()?;
+        if let Some(profile) = &self.profile {
+            let n = self.families.len() as u32;
+            let secs = match &self.stamps {
+                Some(ts) => ts.read(gpu, n)?,
+                None => Vec::new(),
+            };
+            let mut p = profile
+                .lock()
+                .map_err(|_| crate::Error::Gpu("profile lock poisoned".into()))?;
+            p.add_submission(self.stamps.is_some(), &self.counts, &self.families, &secs);
+        }
+        Ok(idx)
     }
 }
 

@@ -38,6 +38,7 @@ pub const SHADERS: &[(&str, &str)] = shaders![
     "attention_decode",
     "attention_reduce",
     "sampling",
+    "argmax",
     "moe_topk",
     "moe_matvec",
     "moe_combine",

@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::elementwise::swiglu;
-use super::ensure;
+use super::{ensure, tiling};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, Recorder, Rows, Tensor, grid};
 use crate::kernels::moe::ExpertSum;
@@ -123,8 +123,6 @@ pub fn uses_matvec(n_tok: usize) -> bool {
 
 /// Tokens at or below this go through the matrix-vector kernel.
 const MATVEC_MAX_TOKENS: usize = 2;
-/// Token counts up to this use matmul.wgsl's 16-token tiles (SMALL) instead of 64-token ones.
-const MATMUL_SMALL_TOKENS: usize = 16;
 /// Invocations per matvec workgroup and rows each group of invocations owns (`WG`, `ROWS` in
 /// shaders/include/matvec_x.wgsl).
 const MATVEC_WG: u32 = 64;
@@ -250,10 +248,6 @@ fn launch(
     if x4 {
         variant.flags.insert("X4");
     }
-    let small = !matvec && n_tok <= MATMUL_SMALL_TOKENS;
-    if small {
-        variant.flags.insert("SMALL");
-    }
     if glu {
         variant.flags.insert("GLU");
     }
@@ -271,10 +265,10 @@ fn launch(
     if gate.is_some() {
         variant.flags.insert("GATED");
     }
-    if !matvec && !small && gpu.cpu_tiles() {
-        variant.flags.insert("CPU");
+    let (tiling, tile_tokens) = tiling::matmul_tiles(gpu, w.rows, n_tok);
+    if !matvec {
+        variant.flags.extend(tiling);
     }
-    let tile_tokens = if small { 16 } else { 64 };
     let pipeline = gpu.pipeline(&variant, name)?;
     let rows_per_wg = matvec_rows_per_workgroup(gpu);
     for part in &w.parts {

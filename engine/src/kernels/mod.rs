@@ -8,6 +8,7 @@ pub mod mamba;
 pub mod moe;
 pub mod rmsnorm;
 pub mod sampling;
+mod tiling;
 
 use crate::{Error, Result};
 

@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::ensure;
-use crate::gpu::{Bind, Gpu, GpuBuffer, MemTag, Recorder, Rows};
+use crate::gpu::{Bind, Gpu, GpuBuffer, MemTag, Readback, Recorder, Rows, grid};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,8 +75,23 @@ struct Params {
 pub struct Sampler {
     vocab: usize,
     seen: GpuBuffer,
-    /// `[id, non-finite flag]`
+    /// `[id, non-finite flag]` of the last sampling; the next decode step reads the id here.
     pub out: GpuBuffer,
+    readback: Readback,
+    /// Per-block (value, id, flag) of the two-dispatch greedy path.
+    blocks: GpuBuffer,
+}
+
+/// Logits per workgroup of `argmax_blocks` (argmax.wgsl's BLOCK).
+const ARGMAX_BLOCK: usize = 256 * 16;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ArgmaxParams {
+    n: u32,
+    offset: u32,
+    n_blocks: u32,
+    _p: u32,
 }
 
 impl Sampler {
@@ -89,6 +104,12 @@ impl Sampler {
                 "sampler seen-set",
             )?,
             out: gpu.alloc(MemTag::Scratch, 16, "sampled id")?,
+            readback: Readback::new(gpu, 8, "sampled id readback"),
+            blocks: gpu.alloc(
+                MemTag::Scratch,
+                (vocab.div_ceil(ARGMAX_BLOCK) * 16) as u64,
+                "argmax blocks",
+            )?,
         })
     }
 
@@ -110,6 +131,11 @@ impl Sampler {
         ensure(history.size() >= (hist_len * 4) as u64, || {
             format!("sample: history holds fewer than {hist_len} ids")
         })?;
+        if params.temperature == 0.0 && params.repetition_penalty == 1.0 {
+            self.record_argmax(rec, logits)?;
+            self.readback.record_copy(rec, &self.out, 0, 8);
+            return Ok(());
+        }
         let gpu = rec.gpu();
         let pipeline = gpu.pipeline(&gpu.variant("sampling", &[]), "sample")?;
         let p = Params {
@@ -133,13 +159,37 @@ impl Sampler {
             Bind::whole(&self.out),
         ];
         rec.dispatch(&pipeline, "sampling", &p, binds, [1, 1, 1]);
+        // Into the same command buffer: reading the id back needs no submission of its own.
+        self.readback.record_copy(rec, &self.out, 0, 8);
         Ok(())
     }
 
-    /// The sampled id, after the recorded work was submitted; an error if the logits were not
-    /// finite (the model diverged), instead of silently picking a token.
+    /// Plain greedy choice over many workgroups, then one that picks among their winners: the
+    /// same id as the one-workgroup kernel, in a few microseconds instead of ~150 on a GPU.
+    fn record_argmax(&self, rec: &mut Recorder, logits: Rows) -> Result<()> {
+        let gpu = rec.gpu();
+        let n_blocks = self.vocab.div_ceil(ARGMAX_BLOCK) as u32;
+        let p = ArgmaxParams {
+            n: self.vocab as u32,
+            offset: logits.offset as u32,
+            n_blocks,
+            _p: 0,
+        };
+        let variant = gpu.variant("argmax", &[]);
+        let blocks = gpu.pipeline(&variant, "argmax_blocks")?;
+        let binds = vec![Bind::whole(&logits.t.buf), Bind::whole(&self.blocks)];
+        rec.dispatch(&blocks, "sampling", &p, binds, grid(gpu, n_blocks));
+        // Each entry point's layout holds only the bindings it uses.
+        let last = gpu.pipeline(&variant, "argmax_final")?;
+        let binds = vec![Bind::whole(&self.blocks).at(2), Bind::whole(&self.out)];
+        rec.dispatch(&last, "sampling", &p, binds, [1, 1, 1]);
+        Ok(())
+    }
+
+    /// The sampled id, after the recorded work was submitted (waits for it); an error if the
+    /// logits were not finite (the model diverged), instead of silently picking a token.
     pub fn read(&self, gpu: &Gpu) -> Result<u32> {
-        let v: Vec<u32> = gpu.read(&self.out, 0, 2)?;
+        let v: Vec<u32> = self.readback.read(gpu, 2)?;
         if v[1] != 0 {
             return Err(Error::Gpu(
                 "the model produced NaN or infinite logits".into(),

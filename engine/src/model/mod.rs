@@ -55,12 +55,12 @@ pub struct Model {
 
 /// GPU bytes a session needs: weights (f16, SSM vectors f32), the caches at `context` tokens
 /// and the activation scratch of one prefill chunk. Used to refuse early what cannot fit.
-pub fn planned_bytes(cfg: &ModelConfig, context: usize) -> u64 {
+pub fn planned_bytes(cfg: &ModelConfig, context: usize, chunk: usize) -> u64 {
     let weights = crate::model_files::inspect::weights_from_config(cfg)
         .total
         .bytes;
     let caches = crate::model_files::inspect::cache_figures(cfg, context as u64).total_bytes;
-    let t = crate::generate::PREFILL_CHUNK as u64;
+    let t = chunk as u64;
     let widths = 4 * cfg.hidden_size
         + cfg.in_proj_rows().max(cfg.q_dim() + 2 * cfg.kv_dim())
         + 2 * cfg.d_inner().max(cfg.q_dim())
@@ -74,8 +74,11 @@ pub fn planned_bytes(cfg: &ModelConfig, context: usize) -> u64 {
 /// Fails with the numbers when a model with a session of `context` tokens cannot fit in the
 /// GPU memory budget.
 pub fn precheck(gpu: &Gpu, cfg: &ModelConfig, context: usize, what: &str) -> Result<()> {
-    gpu.memory
-        .precheck(planned_bytes(cfg, context), gpu.memory_limit, what)
+    gpu.memory.precheck(
+        planned_bytes(cfg, context, crate::generate::prefill_chunk(gpu)),
+        gpu.memory_limit,
+        what,
+    )
 }
 
 impl Model {

@@ -102,6 +102,12 @@ impl KvCache {
         self.layers[layer].cap
     }
 
+    /// Whether every layer holds `len` tokens per slot without growing. Growing records copies
+    /// of the old rows into the recording, which then must not be discarded.
+    pub fn holds_without_growing(&self, len: usize) -> bool {
+        self.layers.iter().all(|l| l.bufs.is_some() && len <= l.cap)
+    }
+
     /// Bytes held by the K/V buffers (not the decode scratch).
     pub fn bytes(&self) -> u64 {
         let per = self.cfg.seqs as u64 * self.token_bytes() * 2;

@@ -7,6 +7,7 @@ use super::{BM, BN, Bufs, MoeWeights};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid};
 use crate::kernels::linear::{Input, matvec_rows_per_workgroup, whole_vec4_rows};
+use crate::kernels::tiling::{MOE_MM_WIDE_BYTES, wide_tiles};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -173,7 +174,13 @@ pub(super) fn experts_prefill(
     };
     let down_x = (d.inter, 0, d.hidden);
     for (pass, (x_stride, x_off, y_stride)) in [(up, up_x), (down, down_x)] {
-        let flags: &[&str] = if gpu.cpu_tiles() { &["CPU"] } else { &[] };
+        let flags: &[&str] = if gpu.cpu_tiles() {
+            &["CPU"]
+        } else if wide_tiles(gpu, MOE_MM_WIDE_BYTES) {
+            &["WIDE"] // same 64×64 tiles and grid, 256 invocations (see kernels::tiling)
+        } else {
+            &[]
+        };
         let pipeline = expert_pipeline(gpu, "moe_mm", pass.glu, flags)?;
         let gx = pass.rows.div_ceil(BN as u32);
         for part in &pass.m.parts {

@@ -303,7 +303,7 @@ pub fn router_topk(
         Bind::whole(ids),
         Bind::whole(gates),
     ];
-    let groups = grid(gpu, (n_tok as u32).div_ceil(64));
+    let groups = grid(gpu, n_tok as u32);
     rec.dispatch(&pipeline, "moe_topk", &params, binds, groups);
     Ok(())
 }

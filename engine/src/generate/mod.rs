@@ -1,19 +1,38 @@
 //! Generation: prefill a prompt, then decode token by token with streaming, on top of one
 //! conversation's caches. The CLI, the viewer and a future server all drive this API.
 //!
-//! Each decode step is one command submission (the whole model plus sampling) and one 4-byte
-//! readback: the sampled token id.
+//! Each decode step is one command submission (the whole model plus sampling) and one 8-byte
+//! readback: the sampled token id. A step reads its input id where the previous step's sampling
+//! wrote it on the GPU, so the host records and encodes step t + 1 while the GPU runs step t
+//! (on a fast GPU the host's encoding is a third of a token's time); the id is read back only
+//! to stream it and test the stop conditions, and an encoded step that turns out not to be
+//! needed is dropped and its position rewound.
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use crate::gpu::{GpuBuffer, MemTag, Recorder, SharedProfile};
+use crate::gpu::{Encoded, Gpu, GpuBuffer, MemTag, Recorder, SharedProfile, cpu_driver};
 use crate::kernels::sampling::{Sampler, SamplingParams};
 use crate::model::{LogitRows, Model, Scratch, State};
 use crate::model_files::Tokenizer;
 use crate::{Error, Result};
 
+mod step;
+
 /// Tokens per prefill call: bounds the activation scratch; long prompts run in several calls.
+/// Tokens per prefill call on CPU drivers, and rows of logits per `logits_all` call.
 pub const PREFILL_CHUNK: usize = 256;
+/// Tokens per prefill call on GPUs: 4× the workgroups per matrix product (a 256-token call
+/// leaves most of a large GPU idle) and a quarter of the dispatches per prompt.
+pub const GPU_PREFILL_CHUNK: usize = 1024;
+
+/// Tokens per prefill call on this adapter.
+pub fn prefill_chunk(gpu: &Gpu) -> usize {
+    if cpu_driver(&gpu.info) {
+        PREFILL_CHUNK
+    } else {
+        GPU_PREFILL_CHUNK
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
@@ -99,7 +118,7 @@ impl<'m> Generator<'m> {
         Ok(Generator {
             model,
             state: model.new_state(max_context)?,
-            scratch: model.new_scratch(PREFILL_CHUNK, PREFILL_CHUNK)?,
+            scratch: model.new_scratch(prefill_chunk(gpu), PREFILL_CHUNK)?,
             tokens: Vec::new(),
             pending: None,
             history: gpu.alloc(MemTag::Scratch, (max_context * 4) as u64, "token history")?,
@@ -157,8 +176,9 @@ impl<'m> Generator<'m> {
     }
 
     /// Feeds `ids` (after any pending token) through the model in chunks of at most
-    /// [`PREFILL_CHUNK`]; the last chunk writes `last_logits` rows and, with `sampling`, also
-    /// samples the next token in the same submission and returns it (the only readback).
+    /// [`prefill_chunk`] tokens ([`PREFILL_CHUNK`] when every row's logits are kept); the last
+    /// chunk writes `last_logits` rows and, with `sampling`, also samples the next token in the
+    /// same submission and returns it (the only readback).
     fn feed(
         &mut self,
         ids: &[u32],
@@ -169,8 +189,12 @@ impl<'m> Generator<'m> {
         all.extend_from_slice(ids);
         let gpu = self.model.gpu.clone();
         let vocab = self.model.cfg.vocab_size;
-        let n_chunks = all.len().div_ceil(PREFILL_CHUNK);
-        for (i, chunk) in all.chunks(PREFILL_CHUNK).enumerate() {
+        let size = match last_logits {
+            LogitRows::All => self.scratch.max_logit_rows,
+            _ => self.scratch.max_tokens,
+        };
+        let n_chunks = all.len().div_ceil(size);
+        for (i, chunk) in all.chunks(size).enumerate() {
             let last = i + 1 == n_chunks;
             gpu.write(&self.scratch.ids, 0, bytemuck::cast_slice(chunk));
             gpu.write(
@@ -242,9 +266,35 @@ impl<'m> Generator<'m> {
         }
         self.check_ids(prompt)?;
         let t0 = Instant::now();
-        let mut next = self.feed(prompt, LogitRows::Last, Some(&opts.sampling))?;
+        let first = self.feed(prompt, LogitRows::Last, Some(&opts.sampling))?;
         let prompt_secs = t0.elapsed().as_secs_f64();
         let t_gen = Instant::now();
+        let mut ahead = None;
+        let decoded = self.decode(first, opts, tokenizer, &mut on_token, &mut ahead);
+        if ahead.take().is_some() {
+            self.rewind(self.state.pos - 1)?;
+        }
+        let (ids, text, stop) = decoded?;
+        Ok(Outcome {
+            token_ids: ids,
+            text,
+            stop,
+            prompt_tokens: prompt.len(),
+            prompt_secs,
+            generated_secs: t_gen.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Streams tokens from the first sampled one until a stop condition. `ahead` holds a step
+    /// encoded before its input id was known; the caller rewinds it if it is left unsubmitted.
+    fn decode(
+        &mut self,
+        mut next: Option<u32>,
+        opts: &GenerateOptions,
+        tokenizer: Option<&Tokenizer>,
+        on_token: &mut impl FnMut(TokenEvent) -> ControlFlow<()>,
+        ahead: &mut Option<Encoded<'m>>,
+    ) -> Result<(Vec<u32>, String, StopReason)> {
         let mut decoder = tokenizer.map(|t| t.stream_decoder(false));
         let (mut ids, mut text) = (Vec::new(), String::new());
         let mut stop = StopReason::MaxTokens;
@@ -297,16 +347,10 @@ impl<'m> Generator<'m> {
                     self.max_context
                 )));
             }
-            next = self.feed(&[], LogitRows::Last, Some(&opts.sampling))?;
+            let more = index + 1 < opts.max_new_tokens;
+            next = Some(self.step(&opts.sampling, ahead, more)?);
         }
-        Ok(Outcome {
-            token_ids: ids,
-            text,
-            stop,
-            prompt_tokens: prompt.len(),
-            prompt_secs,
-            generated_secs: t_gen.elapsed().as_secs_f64(),
-        })
+        Ok((ids, text, stop))
     }
 
     fn is_eos(&self, id: u32, tokenizer: Option<&Tokenizer>) -> bool {
