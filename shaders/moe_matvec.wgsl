@@ -5,7 +5,12 @@
 //     y[s, r] = silu(W1_e[r] · x_t) · (W1_e[rows + r] · x_t)         x_t = x row of token s / k
 //   GLU = 0 (output_linear, W2_e = rows × cols per expert):
 //     y[s, r] = W2_e[r] · x_s                                          x_s = x row of slot s
-// The gate-weighted sum over slots happens later (moe_combine), in a fixed order.
+// The gate-weighted sum over slots happens later (moe_combine or the shared MLP's down product),
+// in a fixed order.
+// TOPK (GLU only; decode on GPUs): the router's top-k runs here instead of in a dispatch of its
+// own: the expert of slot s = t·k + j is the one of rank j among token t's router logits, and
+// the first workgroup of each slot writes ids[s] and the slot's softmax gate for the products
+// after this one (see `choose`).
 // TPR invocations share a group of ROWS output rows, reading 8 weights (16 bytes) of each per step,
 // as in matvec.wgsl: one activation load feeds ROWS (GLU: 2·ROWS) weight rows.
 
@@ -26,7 +31,7 @@ struct Params {
     x_off: u32,
     y_stride: u32,   // floats between slots in y
     eps: f32,        // NORM: RMSNorm epsilon
-    _p1: u32,
+    n_experts: u32,  // TOPK: router logits per token
     _p2: u32,
 }
 
@@ -39,10 +44,58 @@ struct Params {
 #else
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 #endif
+#if TOPK
+@group(0) @binding(3) var<storage, read_write> ids: array<u32>;  // [T·k] chosen experts (written)
+#else
 @group(0) @binding(3) var<storage, read> ids: array<u32>;        // [T·k] chosen experts
+#endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // [T·k, y_stride]
 
 #include matvec_x
+#if TOPK
+@group(0) @binding(8) var<storage, read> logits: array<f32>;      // [T, n_experts] router logits
+@group(0) @binding(9) var<storage, read_write> gates: array<f32>; // [T·k] softmax over the k
+
+#include expert_rank
+
+var<workgroup> chosen: u32;
+var<workgroup> top_logit: f32;
+var<workgroup> red_g: array<f32, WG>;
+
+// The expert of slot s (every workgroup ranks the logits itself: a few µs, against a dispatch
+// of its own). With `first`, also writes ids[s] and gates[s] = exp(l_j − l_0) / Σ_{i<k}
+// exp(l_i − l_0), as moe_topk.wgsl does.
+fn choose(li: u32, s: u32, first: bool) -> u32 {
+    let t = s / p.top_k;
+    let j = s % p.top_k;
+    let base = t * p.n_experts;
+    for (var e = li; e < p.n_experts; e += WG) {
+        let rank = expert_rank(base, e);
+        if (rank == j) { chosen = e; }
+        if (rank == 0u) { top_logit = logits[base + e]; }
+    }
+    workgroupBarrier();
+    let e = chosen;
+    let m = top_logit;
+    if (first) {
+        var part = 0.0;
+        for (var o = li; o < p.n_experts; o += WG) {
+            if (expert_rank(base, o) < p.top_k) { part += exp(logits[base + o] - m); }
+        }
+        red_g[li] = part;
+        workgroupBarrier();
+        for (var h = WG / 2u; h > 0u; h >>= 1u) {
+            if (li < h) { red_g[li] += red_g[li + h]; }
+            workgroupBarrier();
+        }
+        if (li == 0u) {
+            ids[s] = e;
+            gates[s] = exp(logits[base + e] - m) / red_g[0];
+        }
+    }
+    return e;
+}
+#endif
 #if !SUBGROUPS
 var<workgroup> red: array<array<vec4<f32>, 2>, WG>;
 #if NORM
@@ -70,7 +123,11 @@ fn moe_matvec(
 #endif
     let s = wid.z;                      // (token, slot) pair
     let r = linear_wg(wid, nwg) * RPW + slot * ROWS;
+#if TOPK
+    let e = choose(li, s, wid.x == 0u && wid.y == 0u);
+#else
     let e = ids[s];
+#endif
     let live = r < p.rows && e >= p.e0 && e < p.e1;
     // acc[0]: the 4 rows' products (gate rows for GLU), acc[1]: the up rows.
     var acc = array<vec4<f32>, 2>();

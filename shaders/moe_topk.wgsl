@@ -2,9 +2,8 @@
 // workgroup per token:
 //   ids[t, j]   = the j-th best expert of token t by raw logit
 //   gates[t, j] = exp(l_j − l_0) / Σ_i exp(l_i − l_0)   over the k chosen logits only
-// Order: larger logit first; equal logits → lower expert index first. Logits are compared as
-// order-preserving u32 keys, a total order, so k distinct valid ids come out even for NaN
-// (NaN ranks above +inf, as in torch.topk) and the result does not depend on the device.
+// The order and its tie rules: include/expert_rank.wgsl. On GPUs, decode fuses this into the
+// experts' gate/up product instead (moe_matvec.wgsl, TOPK).
 
 struct Params {
     n_tok: u32,
@@ -22,12 +21,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;   // [T, k]
 @group(0) @binding(3) var<storage, read_write> gates: array<f32>; // [T, k]
 
-// Monotone map f32 → u32: a < b as floats ⇔ key(a) < key(b) (with −0 < +0).
-fn key(v: f32) -> u32 {
-    let b = bitcast<u32>(v);
-    if ((b & 0x80000000u) != 0u) { return ~b; }
-    return b | 0x80000000u;
-}
+#include expert_rank
 
 // Each invocation ranks its experts against all E logits (the reads are the same address
 // across the workgroup, so they broadcast) and the expert of rank j < k writes slot j: one pass
@@ -41,13 +35,7 @@ fn moe_topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let base = p.l_off + t * p.l_stride;
     let out = t * p.top_k;
     for (var e = li; e < p.n_experts; e += 64u) {
-        let k = key(logits[base + e]);
-        // Rank in the order (key desc, index asc): a total order, so ranks are distinct.
-        var rank = 0u;
-        for (var o = 0u; o < p.n_experts; o++) {
-            let ko = key(logits[base + o]);
-            if (ko > k || (ko == k && o < e)) { rank++; }
-        }
+        let rank = expert_rank(base, e);
         if (rank < p.top_k) {
             ids[out + rank] = e;
             gates[out + rank] = logits[base + e];

@@ -186,6 +186,8 @@ const SIZES: &[(usize, usize, usize, usize)] = &[
     (2, 2, 16, 3),
     // Rows long enough for several column steps per lane with 32-lane subgroups, both products.
     (3, 2, 1064, 1040),
+    // More experts than a workgroup has invocations (each ranks several).
+    (70, 5, 24, 16),
 ];
 
 /// One random case per entry of [`SIZES`], seeded from `seed` upwards.
@@ -364,22 +366,24 @@ fn moe_paths_match_reference() {
 /// into several token chunks); both paths must still match.
 #[test]
 fn moe_expert_stack_split_into_parts() {
-    for no_features in [true, false] {
+    // The fused decode path (top-k inside the expert product) on each part too.
+    for (no_features, fused) in [(true, None), (false, None), (false, Some(true))] {
         let gpu = Gpu::new(&GpuOptions {
             no_f16: no_features,
             no_subgroups: no_features,
             max_binding_override: Some(12 << 10),
             backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
+            fused_norms: fused,
             ..Default::default()
         })
         .unwrap();
         if !no_features && !gpu.paths.f16 && !gpu.paths.subgroups {
             continue; // no feature path on this adapter
         }
-        let what = if no_features {
-            "split portable"
-        } else {
-            "split features"
+        let what = match (no_features, gpu.paths.fused_norms) {
+            (true, _) => "split portable",
+            (false, false) => "split features",
+            (false, true) => "split features, fused",
         };
         let split = check_paths(&gpu, what);
         assert!(

@@ -84,8 +84,22 @@ impl Model {
                 s.max_logit_rows
             )
         })?;
-        // Normalise only the rows that need logits, into `u` (free at this point).
-        self.final_norm_rows(rec, first, rows, s)?;
+        let input = if fuses_norm(rec.gpu(), rows) {
+            // The LM head applies the final norm to the residual rows as it reads them.
+            let norm = InputNorm {
+                weight: &self.final_norm,
+                eps: cfg.rms_norm_eps,
+                gate: None,
+            };
+            Input {
+                x: s.h.rows(hdim, first * hdim),
+                norm: Some(norm),
+            }
+        } else {
+            // Normalise only the rows that need logits, into `u` (free at this point).
+            self.final_norm_rows(rec, first, rows, s)?;
+            s.u.rows(hdim, 0).into()
+        };
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         let ep = Epilogue {
             alpha: 1.0 / cfg.logits_scaling,
@@ -93,14 +107,7 @@ impl Model {
             bias: None,
             ..Default::default()
         };
-        linear(
-            rec,
-            head,
-            s.u.rows(hdim, 0),
-            s.logits.rows(cfg.vocab_size, 0),
-            rows,
-            ep,
-        )
+        linear(rec, head, input, s.logits.rows(cfg.vocab_size, 0), rows, ep)
     }
 }
 

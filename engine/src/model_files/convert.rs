@@ -96,7 +96,12 @@ pub fn to_f16_rows(
     to_f16_elems(view, start, count, out)
 }
 
-/// Converts elements `[start, start + count)` into `out` (length = count).
+/// Elements from which a conversion is split over the host's cores: a 13 GB BF16 checkpoint
+/// otherwise spends ~25 s of its load converting on one core.
+const PARALLEL_ELEMS: usize = 1 << 20;
+
+/// Converts elements `[start, start + count)` into `out` (length = count). Returns how many
+/// values overflowed f16 and were saturated.
 pub fn to_f16_elems(
     view: &TensorView,
     start: usize,
@@ -104,6 +109,28 @@ pub fn to_f16_elems(
     out: &mut [u16],
 ) -> Result<usize> {
     let src = elem_bytes(view, start, count, out.len())?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if count < PARALLEL_ELEMS || threads == 1 || count == 0 {
+        return convert_f16(view, src, out);
+    }
+    let per = count.div_ceil(threads);
+    let width = src.len() / count;
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = out
+            .chunks_mut(per)
+            .zip(src.chunks(per * width))
+            .map(|(o, s)| scope.spawn(move || convert_f16(view, s, o)))
+            .collect();
+        jobs.into_iter().try_fold(0, |sum, job| {
+            let n = job
+                .join()
+                .unwrap_or_else(|_| Err(tensor_err(view, "conversion thread panicked".into())))?;
+            Ok(sum + n)
+        })
+    })
+}
+
+fn convert_f16(view: &TensorView, src: &[u8], out: &mut [u16]) -> Result<usize> {
     let mut overflow = 0usize;
     match view.dtype {
         Dtype::F16 => {
@@ -200,4 +227,38 @@ fn elem_bytes<'a>(
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A conversion large enough to be split over threads gives what one thread gives, with the
+    /// overflows of every chunk counted (values near the chunk edges of any thread count).
+    #[test]
+    fn split_conversion_equals_one_thread() {
+        let n = 3 * PARALLEL_ELEMS + 12_345;
+        let mut values: Vec<f32> = (0..n).map(|i| ((i % 977) as f32 - 488.0) * 0.37).collect();
+        for i in [0, 1, n / 7, n / 3, n / 2 + 1, n - 2, n - 1] {
+            values[i] = 1e6 * if i % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
+            .collect();
+        let shape = [n];
+        let view = TensorView {
+            name: "t",
+            dtype: Dtype::BF16,
+            shape: &shape,
+            bytes: &bytes,
+            file: std::path::Path::new("t.safetensors"),
+        };
+        let (mut split, mut single) = (vec![0u16; n], vec![0u16; n]);
+        let over = to_f16_elems(&view, 0, n, &mut split).unwrap();
+        let want = convert_f16(&view, &bytes, &mut single).unwrap();
+        assert_eq!(over, 7);
+        assert_eq!(over, want);
+        assert!(split == single, "split conversion differs");
+    }
 }

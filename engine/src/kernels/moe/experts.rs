@@ -17,7 +17,7 @@ struct ExpertParams {
     ld8: u32,
     e0: u32,
     e1: u32,
-    /// moe_matvec: top_k, x_stride, x_off, y_stride, eps (f32 bits, NORM), 0, 0.
+    /// moe_matvec: top_k, x_stride, x_off, y_stride, eps (f32 bits, NORM), n_experts (TOPK), 0.
     /// moe_mm: n_experts, n_assign, top_k, x_stride, x_off, y_stride, 0.
     rest: [u32; 7],
 }
@@ -50,12 +50,15 @@ struct ExpertPass<'a> {
     norm: Option<(&'a GpuBuffer, f32)>,
 }
 
+/// `fused_topk`: the router's top-k has not run; the gate/up product picks each slot's expert
+/// from the router logits in `b.logits` itself and writes `b.ids`, `b.gates` (TOPK).
 pub(super) fn experts_decode(
     rec: &mut Recorder,
     w: &MoeWeights,
     b: &Bufs,
     input: Input,
     n: usize,
+    fused_topk: bool,
 ) -> Result<()> {
     let (v, d) = (input.x, w.dims);
     let slots = (n * d.top_k) as u32;
@@ -81,6 +84,7 @@ pub(super) fn experts_decode(
     let down_rest = [d.top_k, d.inter, 0, d.hidden];
     for (pass, rest) in [(up, up_rest), (down, down_rest)] {
         let gpu = rec.gpu();
+        let topk = fused_topk && pass.glu;
         let (x_stride, x_off) = (rest[1], rest[2]);
         let x4 = whole_vec4_rows(pass.m.cols, x_off, x_stride);
         let mut flags = Vec::new();
@@ -89,6 +93,9 @@ pub(super) fn experts_decode(
         }
         if pass.norm.is_some() {
             flags.push("NORM");
+        }
+        if topk {
+            flags.push("TOPK");
         }
         let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, &flags)?;
         let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(matvec_rows_per_workgroup(gpu)));
@@ -105,7 +112,7 @@ pub(super) fn experts_decode(
                     rest[2] as u32,
                     rest[3] as u32,
                     pass.norm.map_or(0, |(_, eps)| eps.to_bits()),
-                    0,
+                    d.n_experts as u32,
                     0,
                 ],
             };
@@ -117,6 +124,10 @@ pub(super) fn experts_decode(
             ];
             if let Some((g, _)) = pass.norm {
                 binds.push(Bind::whole(g));
+            }
+            if topk {
+                binds.push(Bind::whole(&b.logits.buf).at(8));
+                binds.push(Bind::whole(&b.gates));
             }
             rec.dispatch(&pipeline, "moe", &params, binds, [gx, gy, slots]);
         }

@@ -5,22 +5,25 @@
 //!
 //! Two expert paths, chosen by token count:
 //! * decode (few tokens): matrix-vector products that read the chosen ids from the GPU and only
-//!   the chosen experts' weights (`moe_matvec`, gate/up + SwiGLU in one dispatch, down in one);
+//!   the chosen experts' weights (`moe_matvec`, gate/up + SwiGLU in one dispatch, down in one).
+//!   Where dispatches cost more than loads (`fuses_norm`: GPUs), the gate/up product ranks the
+//!   router logits itself and writes the ids and gates (`TOPK`), one dispatch fewer per layer;
 //! * prefill: assignments grouped by expert on the GPU (`moe_route`: counts, exclusive scan,
 //!   stable gather) and tiled grouped products per expert (`moe_mm`).
 //!
 //! Both write one output row per (token, slot), so no float atomics are needed and the result is
 //! deterministic. Expert stacks larger than one binding are split into parts on expert
 //! boundaries; each dispatch handles the experts of one part.
-use bytemuck::{Pod, Zeroable};
-
 mod experts;
+mod gating;
 
 use super::ensure;
 use super::linear::{Epilogue, Input, fuses_norm, linear, uses_matvec};
 use crate::Result;
-use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, MemTag, Recorder, Rows, Tensor, grid};
+use crate::gpu::{F16Matrix, Gpu, GpuBuffer, MemTag, Recorder, Rows, Tensor};
 use experts::{experts_decode, experts_prefill};
+use gating::combine;
+pub use gating::router_topk;
 
 /// Shape of one MoE layer: hidden size, experts, experts per token, expert width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,58 +259,6 @@ impl MoeScratch {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct TopkParams {
-    n_tok: u32,
-    n_experts: u32,
-    top_k: u32,
-    l_stride: u32,
-    l_off: u32,
-    _p: [u32; 3],
-}
-
-/// Router top-k on the GPU: `logits` rows of `n_experts` floats → `ids [T, k]` (u32, by
-/// descending logit, ties → lower expert index) and `gates [T, k]` (softmax over the k logits).
-pub fn router_topk(
-    rec: &mut Recorder,
-    logits: Rows,
-    n_tok: usize,
-    n_experts: usize,
-    top_k: usize,
-    ids: &GpuBuffer,
-    gates: &GpuBuffer,
-) -> Result<()> {
-    ensure(0 < top_k && top_k <= n_experts, || {
-        format!("router_topk: top_k {top_k} must be in 1..={n_experts}")
-    })?;
-    ensure(logits.fits(n_tok, n_experts), || {
-        format!("router_topk: logits too small for {n_tok}×{n_experts}")
-    })?;
-    let need = (n_tok * top_k * 4) as u64;
-    ensure(ids.size() >= need && gates.size() >= need, || {
-        format!("router_topk: ids/gates need {need} bytes")
-    })?;
-    let gpu = rec.gpu();
-    let pipeline = gpu.pipeline(&gpu.variant("moe_topk", &[]), "moe_topk")?;
-    let params = TopkParams {
-        n_tok: n_tok as u32,
-        n_experts: n_experts as u32,
-        top_k: top_k as u32,
-        l_stride: logits.stride as u32,
-        l_off: logits.offset as u32,
-        _p: [0; 3],
-    };
-    let binds = vec![
-        Bind::whole(&logits.t.buf),
-        Bind::whole(ids),
-        Bind::whole(gates),
-    ];
-    let groups = grid(gpu, n_tok as u32);
-    rec.dispatch(&pipeline, "moe_topk", &params, binds, groups);
-    Ok(())
-}
-
 /// `out = (accumulate ? out : 0) + alpha · moe(v)` for `n_tok` rows of `v` (each `hidden` floats;
 /// with a norm, the router and the experts normalise them as they read them). `out` may be
 /// `v`'s buffer: a token's rows are read before its output is written. Records dispatches
@@ -369,9 +320,13 @@ pub fn moe_forward<'a>(
         };
         let logits = bufs.logits.rows(d.n_experts, 0);
         linear(rec, &w.router, vc, logits, n, Epilogue::default())?;
-        router_topk(rec, logits, n, d.n_experts, d.top_k, &bufs.ids, &bufs.gates)?;
+        // Where dispatches cost more than loads, the expert product picks the top-k itself.
+        let fused_topk = decode && fuses_norm(gpu, n);
+        if !fused_topk {
+            router_topk(rec, logits, n, d.n_experts, d.top_k, &bufs.ids, &bufs.gates)?;
+        }
         if decode {
-            experts_decode(rec, w, bufs, vc, n)?;
+            experts_decode(rec, w, bufs, vc, n, fused_topk)?;
         } else {
             experts_prefill(rec, w, bufs, vc.x, n)?;
         }
@@ -388,47 +343,4 @@ pub fn moe_forward<'a>(
         combine(rec, d, bufs, oc, n, opts)?;
     }
     Ok(None)
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CombineParams {
-    hidden: u32,
-    n_tok: u32,
-    top_k: u32,
-    out_stride: u32,
-    out_off: u32,
-    accumulate: u32,
-    alpha: f32,
-    _p: u32,
-}
-
-fn combine(
-    rec: &mut Recorder,
-    d: MoeDims,
-    b: &Bufs,
-    out: Rows,
-    n: usize,
-    opts: MoeOptions,
-) -> Result<()> {
-    let gpu = rec.gpu();
-    let pipeline = gpu.pipeline(&gpu.variant("moe_combine", &[]), "moe_combine")?;
-    let params = CombineParams {
-        hidden: d.hidden as u32,
-        n_tok: n as u32,
-        top_k: d.top_k as u32,
-        out_stride: out.stride as u32,
-        out_off: out.offset as u32,
-        accumulate: opts.accumulate as u32,
-        alpha: opts.alpha,
-        _p: 0,
-    };
-    let binds = vec![
-        Bind::whole(&b.gates),
-        Bind::whole(&b.ys),
-        Bind::whole(&out.t.buf),
-    ];
-    let groups = grid(gpu, ((n * d.hidden) as u32).div_ceil(256));
-    rec.dispatch(&pipeline, "moe", &params, binds, groups);
-    Ok(())
 }
