@@ -293,6 +293,16 @@ fn bandwidth_probe_reports_positive_figures() {
     let (_, gpu) = granite_engine::testing::gpus().remove(0);
     let bw = granite_engine::bench::measure(&gpu, 4 << 20, 2).unwrap();
     assert!(bw.copy_gb_s > 0.0 && bw.copy_gb_s.is_finite(), "{bw:?}");
+    // The copy roof is the faster of the two copies.
+    assert_eq!(
+        bw.copy_gb_s,
+        bw.buffer_copy_gb_s.max(bw.kernel_copy_gb_s),
+        "{bw:?}"
+    );
+    assert!(
+        bw.kernel_copy_gb_s > 0.0 && bw.buffer_copy_gb_s > 0.0,
+        "{bw:?}"
+    );
     assert!(bw.read_gb_s > 0.0 && bw.read_gb_s.is_finite(), "{bw:?}");
     eprintln!("{bw:?}");
 }
@@ -314,6 +324,7 @@ fn profiled_submission_times_each_family() {
     let y = Tensor::zeros(&gpu, MemTag::Scratch, &[1, rows], "y").unwrap();
     let profile = granite_engine::gpu::SharedProfile::default();
     let mut rec = Recorder::profiled(&gpu, Some(profile.clone()));
+    let before = gpu.dispatches();
     for _ in 0..3 {
         linear(
             &mut rec,
@@ -326,6 +337,8 @@ fn profiled_submission_times_each_family() {
         .unwrap();
     }
     rec.run().unwrap();
+    // Other tests share the context and may dispatch meanwhile: at least these three count.
+    assert!(gpu.dispatches() >= before + 3);
     assert_close(
         "profiled linear",
         &y.read(&gpu).unwrap(),

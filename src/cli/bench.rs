@@ -52,6 +52,8 @@ struct TestResult {
     /// Host milliseconds per token spent recording, encoding and submitting GPU work: the floor
     /// under the time per token on a GPU faster than that.
     host_ms_per_token: f64,
+    /// Dispatches per prompt (pp) or per decoded token (tg; none for tg1).
+    dispatches: Option<f64>,
     profile: Option<Profile>,
 }
 
@@ -106,7 +108,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut generator = Generator::new(&model, p + 1)?;
         generator.prefill(&ids)?; // warm-up: compiles every pipeline
         let mut rates = Vec::new();
-        let host0 = gpu.host_seconds();
+        let (host0, d0) = (gpu.host_seconds(), gpu.dispatches());
         for _ in 0..reps {
             generator.reset()?;
             let t = Instant::now();
@@ -114,6 +116,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             rates.push(p as f64 / t.elapsed().as_secs_f64());
         }
         let host_ms_per_token = (gpu.host_seconds() - host0) * 1e3 / (reps * p) as f64;
+        let dispatches = Some((gpu.dispatches() - d0) as f64 / reps as f64);
         let (m, s) = mean_std(&rates);
         let prof = profile
             .as_ref()
@@ -129,6 +132,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             fraction_of_copy: None,
             fraction_of_read: None,
             host_ms_per_token,
+            dispatches,
             profile: prof,
         });
     }
@@ -141,16 +145,29 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         let (mut rates, mut host_ms) = (Vec::new(), Vec::new());
+        let mut decode_dispatches = 0;
         for rep in 0..=reps {
             generator.reset()?;
-            let host0 = gpu.host_seconds();
+            let (host0, d0) = (gpu.host_seconds(), gpu.dispatches());
             let out = generator.generate(&prompt, &opts, None, |_| ControlFlow::Continue(()))?;
             if rep > 0 {
                 rates.push(out.gen_tok_per_s());
                 // Includes the short prompt's submission: n + 1 submissions in all.
                 host_ms.push((gpu.host_seconds() - host0) * 1e3 / (n + 1) as f64);
+                decode_dispatches += gpu.dispatches() - d0;
             }
         }
+        // The n − 1 decode steps: less the prompt's submission (a generation of one token).
+        generator.reset()?;
+        let d0 = gpu.dispatches();
+        let one = GenerateOptions {
+            max_new_tokens: 1,
+            ..opts.clone()
+        };
+        generator.generate(&prompt, &one, None, |_| ControlFlow::Continue(()))?;
+        let prompt_dispatches = (gpu.dispatches() - d0) as f64;
+        let dispatches = (n > 1)
+            .then(|| (decode_dispatches as f64 / reps as f64 - prompt_dispatches) / (n - 1) as f64);
         let host_ms_per_token = mean_std(&host_ms).0;
         let (m, s) = mean_std(&rates);
         let bpt = bytes_per_token(&model, (8 + n / 2) as u64);
@@ -169,6 +186,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             fraction_of_copy: Some(gbs / bw.copy_gb_s),
             fraction_of_read: Some(gbs / bw.read_gb_s),
             host_ms_per_token,
+            dispatches,
             profile: prof,
         });
     }
@@ -257,13 +275,15 @@ fn print_markdown(r: &Report) {
         bw.kernel_copy_gb_s,
         bw.read_gb_s
     );
-    println!("| test | t/s | bytes/token | GB/s | of copy bw | of read bw | host ms/token |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| test | t/s | bytes/token | GB/s | of copy bw | of read bw | host ms/token | dispatches |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for t in &r.results {
         let opt =
             |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "–".into());
         println!(
-            "| {} | {:.2} ± {:.2} | {} | {} | {} | {} | {:.3} |",
+            "| {} | {:.2} ± {:.2} | {} | {} | {} | {} | {:.3} | {} |",
             t.test,
             t.tok_s_mean,
             t.tok_s_std,
@@ -274,6 +294,7 @@ fn print_markdown(r: &Report) {
             opt(t.fraction_of_copy, &|f| format!("{:.0}%", f * 100.0)),
             opt(t.fraction_of_read, &|f| format!("{:.0}%", f * 100.0)),
             t.host_ms_per_token,
+            opt(t.dispatches, &|d| format!("{d:.0}")),
         );
     }
     for t in &r.results {

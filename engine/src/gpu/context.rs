@@ -66,6 +66,7 @@ pub struct Gpu {
     pub(crate) params: ParamsBuffer,
     /// Host nanoseconds spent recording, encoding and submitting (see [`Gpu::host_seconds`]).
     pub(crate) host_ns: std::sync::atomic::AtomicU64,
+    pub(crate) dispatches: std::sync::atomic::AtomicU64,
 }
 
 pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -203,6 +204,7 @@ impl Gpu {
             lost,
             unflushed: Default::default(),
             host_ns: Default::default(),
+            dispatches: Default::default(),
             bind_groups: Default::default(),
             params: Default::default(),
         }))
@@ -227,6 +229,12 @@ impl Gpu {
     /// (the launchers' recording plus encoding): what a fast GPU waits for between tokens.
     pub fn host_seconds(&self) -> f64 {
         self.host_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Dispatches encoded so far: on a GPU each costs microseconds however small, so their
+    /// number per token bounds decode there.
+    pub fn dispatches(&self) -> u64 {
+        self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn check_lost(&self) -> Result<()> {

@@ -263,6 +263,8 @@ impl<'g> Recorder<'g> {
         let counts = self.dispatch_counts();
         let host = self.started.elapsed().as_nanos() as u64;
         gpu.host_ns.fetch_add(host, Ordering::Relaxed);
+        gpu.dispatches
+            .fetch_add(n_dispatch as u64, Ordering::Relaxed);
         Ok(Encoded {
             gpu,
             cmd: enc.finish(),
