@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of the README: installs missing system packages, then runs every test on
 # Mesa's lavapipe (Vulkan on the CPU) or whatever Vulkan adapter the machine has, and the
-# kernel tests once more on the GL backend (the portable path without f16 or subgroups).
+# kernel tests of the products, the experts and sampling once more on the GL backend (the
+# portable path without f16 or subgroups, and the GPU tilings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -16,4 +17,5 @@ export GRANITE_REQUIRE_BACKEND="${GRANITE_REQUIRE_BACKEND:-vulkan}"
 cargo test --workspace --locked "$@"
 # One test thread: wgpu's GL backend shares one context, and a long first shader compile on
 # llvmpipe would make a parallel test time out waiting for it.
-GRANITE_REQUIRE_BACKEND=gl cargo test --locked -p granite-engine --test kernels_basic -- --test-threads=1
+GRANITE_REQUIRE_BACKEND=gl cargo test --locked -p granite-engine --test kernels_basic \
+  --test kernels_moe --test kernels_sampling -- --test-threads=1
