@@ -18,4 +18,4 @@ cargo test --workspace --locked "$@"
 # One test thread: wgpu's GL backend shares one context, and a long first shader compile on
 # llvmpipe would make a parallel test time out waiting for it.
 GRANITE_REQUIRE_BACKEND=gl cargo test --locked -p granite-engine --test kernels_basic \
-  --test kernels_moe --test kernels_sampling -- --test-threads=1
+  --test kernels_fused --test kernels_moe --test kernels_sampling -- --test-threads=1
