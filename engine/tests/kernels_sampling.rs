@@ -83,8 +83,15 @@ fn greedy_ties_across_many_blocks() {
 
 #[test]
 fn sampled_tokens_match_the_cpu_reference() {
+    // A vocabulary smaller than a workgroup, and one several times larger.
+    for (n, rounds) in [(777, 12u64), (5003, 4)] {
+        check_sampling(n, rounds);
+    }
+}
+
+fn check_sampling(n: usize, rounds: u64) {
     for_each_path(|path, gpu| {
-        let logits = Rng::new(9).vec(777, 3.0);
+        let logits = Rng::new(9).vec(n, 3.0);
         let history = [5u32, 9, 9, 700, 12];
         for (i, p) in [
             params(1.0, 0, 1.0, 1.0, 1),
@@ -96,10 +103,10 @@ fn sampled_tokens_match_the_cpu_reference() {
         .iter()
         .enumerate()
         {
-            for step in 0..12u64 {
+            for step in 0..rounds {
                 let want = cpu::sample(&logits, &history, p, step);
                 let got = run(gpu, &logits, &history, p, step);
-                assert_eq!(got, want, "[{path}] case {i} step {step} {p:?}");
+                assert_eq!(got, want, "[{path}] n {n} case {i} step {step} {p:?}");
             }
         }
     });

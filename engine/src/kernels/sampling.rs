@@ -137,7 +137,13 @@ impl Sampler {
             return Ok(());
         }
         let gpu = rec.gpu();
-        let pipeline = gpu.pipeline(&gpu.variant("sampling", &[]), "sample")?;
+        let mut variant = gpu.variant("sampling", &[]);
+        let l = &gpu.limits;
+        if l.max_compute_invocations_per_workgroup >= 1024 && l.max_compute_workgroup_size_x >= 1024
+        {
+            variant.flags.insert("WG1024");
+        }
+        let pipeline = gpu.pipeline(&variant, "sample")?;
         let p = Params {
             n: self.vocab as u32,
             offset: logits.offset as u32,
