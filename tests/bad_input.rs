@@ -360,6 +360,17 @@ fn top_p_outside_unit_interval() {
         &["--top-p", "1.5", "--prompt", "hi"],
         &["top-p", "1.5"],
     );
+    // The bench's sampled generation tests check the same, before loading anything.
+    fails(
+        &[
+            "bench",
+            "--model",
+            dense().to_str().unwrap(),
+            "--top-p",
+            "1.5",
+        ],
+        &["top-p", "1.5"],
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use clap::Args;
 use granite_engine::bench::{self, Bandwidth};
 use granite_engine::generate::{GenerateOptions, Generator};
 use granite_engine::gpu::{Profile, SharedProfile};
+use granite_engine::kernels::sampling::SamplingParams;
 use granite_engine::model::Model;
 use granite_engine::model_files::{TensorCategory, inspect};
 use serde::Serialize;
@@ -36,6 +37,29 @@ pub struct BenchArgs {
     /// Time each kernel family (GPU timestamps where supported) and count dispatches per token.
     #[arg(long)]
     profile: bool,
+    /// Generation tests sample with this temperature (0: greedy, the default), to time the
+    /// sampler the chat window uses (e.g. `--temperature 0.7 --top-p 0.9`).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    temperature: f32,
+    /// Generation tests keep the smallest set of tokens whose probability reaches P (1: off).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    top_p: f32,
+    /// Generation tests keep only the K most likely tokens (0: off).
+    #[arg(long, default_value_t = 0)]
+    top_k: u32,
+}
+
+impl BenchArgs {
+    fn sampling(&self) -> anyhow::Result<SamplingParams> {
+        let p = SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            ..Default::default()
+        };
+        p.validate()?;
+        Ok(p)
+    }
 }
 
 #[derive(Serialize)]
@@ -60,6 +84,8 @@ struct TestResult {
 #[derive(Serialize)]
 struct Report {
     model: String,
+    /// How generation tests pick tokens.
+    sampling: String,
     shape: String,
     adapter: String,
     backend: String,
@@ -95,6 +121,7 @@ fn prompt_ids(n: usize, vocab: usize) -> Vec<u32> {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let sampling = args.sampling()?;
     let dir = args.model.dir()?;
     let gpu = args.gpu.open()?;
     let model = Model::load(gpu.clone(), &dir, !args.json)?;
@@ -120,7 +147,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let (m, s) = mean_std(&rates);
         let prof = profile
             .as_ref()
-            .map(|pr| profiled(&mut generator, pr, &ids, None))
+            .map(|pr| profiled(&mut generator, pr, &ids, None, &sampling))
             .transpose()?;
         results.push(TestResult {
             test: format!("pp{p}"),
@@ -142,6 +169,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let opts = GenerateOptions {
             max_new_tokens: n,
             stop_at_eos: false,
+            sampling: sampling.clone(),
             ..Default::default()
         };
         let (mut rates, mut host_ms) = (Vec::new(), Vec::new());
@@ -174,7 +202,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let gbs = bpt as f64 * m / 1e9;
         let prof = profile
             .as_ref()
-            .map(|pr| profiled(&mut generator, pr, &prompt, Some(n.min(8))))
+            .map(|pr| profiled(&mut generator, pr, &prompt, Some(n.min(8)), &sampling))
             .transpose()?;
         results.push(TestResult {
             test: format!("tg{n}"),
@@ -193,6 +221,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let cfg = &model.cfg;
     let report = Report {
         model: dir.display().to_string(),
+        sampling: if sampling.temperature == 0.0 {
+            "greedy".into()
+        } else {
+            format!(
+                "temperature {}, top-k {}, top-p {}",
+                sampling.temperature, sampling.top_k, sampling.top_p
+            )
+        },
         shape: format!(
             "hidden {}, {} layers ({} Mamba-2, {} attention), {} experts top-{}, vocab {}",
             cfg.hidden_size,
@@ -225,6 +261,7 @@ fn profiled(
     profile: &SharedProfile,
     ids: &[u32],
     decode: Option<usize>,
+    sampling: &SamplingParams,
 ) -> anyhow::Result<Profile> {
     *profile
         .lock()
@@ -242,6 +279,7 @@ fn profiled(
             let opts = GenerateOptions {
                 max_new_tokens: n,
                 stop_at_eos: false,
+                sampling: sampling.clone(),
                 ..Default::default()
             };
             let last = &ids[ids.len() - 1..];
@@ -261,6 +299,7 @@ fn profiled(
 
 fn print_markdown(r: &Report) {
     println!("model: {} ({})", r.model, r.shape);
+    println!("generation tests sample: {}", r.sampling);
     println!(
         "adapter: {} — {} — {} — f16: {}, subgroups: {}",
         r.adapter, r.backend, r.driver, r.f16, r.subgroups

@@ -1,0 +1,37 @@
+//! `granite bench` end to end on the bundled model: the JSON report holds the tests asked for,
+//! with positive speeds, the bandwidth roof, dispatch counts and the sampling used.
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_granite"))
+        .args(["bench", "--json", "-r", "1"])
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "granite bench {args:?} failed: {err}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {err}"))
+}
+
+#[test]
+fn json_report_covers_prompt_generation_and_sampling() {
+    let r = bench(&["-p", "5", "-n", "4", "--temperature", "0.7", "--top-p", "0.9"]);
+    assert_eq!(r["sampling"], "temperature 0.7, top-k 0, top-p 0.9");
+    let bw = &r["bandwidth"];
+    assert!(bw["copy_gb_s"].as_f64().unwrap() > 0.0, "{bw}");
+    assert!(bw["read_gb_s"].as_f64().unwrap() > 0.0, "{bw}");
+    let tests: Vec<&Value> = r["results"].as_array().unwrap().iter().collect();
+    let names: Vec<&str> = tests.iter().map(|t| t["test"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pp5", "tg4"]);
+    for t in &tests {
+        assert!(t["tok_s_mean"].as_f64().unwrap() > 0.0, "{t}");
+        assert!(t["dispatches"].as_f64().unwrap() >= 1.0, "{t}");
+    }
+    let tg = tests[1];
+    assert!(tg["bytes_per_token"].as_u64().unwrap() > 1_000_000, "{tg}");
+    assert!(tg["fraction_of_read"].as_f64().unwrap() > 0.0, "{tg}");
+    let greedy = bench(&["-p", "0", "-n", "2"]);
+    assert_eq!(greedy["sampling"], "greedy");
+}
