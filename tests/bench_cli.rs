@@ -17,7 +17,16 @@ fn bench(args: &[&str]) -> Value {
 
 #[test]
 fn json_report_covers_prompt_generation_and_sampling() {
-    let r = bench(&["-p", "5", "-n", "4", "--temperature", "0.7", "--top-p", "0.9"]);
+    let r = bench(&[
+        "-p",
+        "5",
+        "-n",
+        "4",
+        "--temperature",
+        "0.7",
+        "--top-p",
+        "0.9",
+    ]);
     assert_eq!(r["sampling"], "temperature 0.7, top-k 0, top-p 0.9");
     let bw = &r["bandwidth"];
     assert!(bw["copy_gb_s"].as_f64().unwrap() > 0.0, "{bw}");

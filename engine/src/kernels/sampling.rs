@@ -138,8 +138,11 @@ impl Sampler {
         }
         let gpu = rec.gpu();
         let mut variant = gpu.variant("sampling", &[]);
+        // WG1024 also needs its reduction arrays: 24 bytes per invocation.
         let l = &gpu.limits;
-        if l.max_compute_invocations_per_workgroup >= 1024 && l.max_compute_workgroup_size_x >= 1024
+        if l.max_compute_invocations_per_workgroup >= 1024
+            && l.max_compute_workgroup_size_x >= 1024
+            && l.max_compute_workgroup_storage_size >= 24 * 1024
         {
             variant.flags.insert("WG1024");
         }

@@ -54,7 +54,8 @@ fn penalized(logits: &[f32], history: &[u32], penalty: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Largest key t such that `pred(t)` holds, over (lo, u32::MAX], by the kernel's bisection.
+/// Largest key t such that `pred(t)` holds, over (lo, u32::MAX], by bisection (the kernel
+/// searches 4-way; for a predicate that holds up to some key and not after, the same key).
 fn bisect(mut lo: u32, pred: impl Fn(u32) -> bool) -> u32 {
     let mut hi = u32::MAX;
     for _ in 0..32 {
