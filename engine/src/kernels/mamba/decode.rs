@@ -1,10 +1,11 @@
 //! One decode step of the Mamba-2 mixer (conv step, SSM step, gated norm), and the pieces of
 //! it that the neighbouring products can take over: the conv step as in_proj's epilogue
 //! ([`conv_epilogue`]) and the gate + norm as out_proj's input ([`gated_norm_input`]).
-use super::{MambaDims, MambaLayerWeights, MambaScratch, MambaState, conv, norm, scan, split};
+use super::{
+    MambaDims, MambaLayerWeights, MambaScratch, MambaState, checked_split, conv, norm, scan, split,
+};
 use crate::Result;
 use crate::gpu::{Gpu, GpuBuffer, MemTag, Recorder, Rows};
-use crate::kernels::ensure;
 use crate::kernels::linear::{ConvStep, Input, InputNorm};
 
 /// Which parts of the decode step [`mamba_mixer_decode`] runs.
@@ -46,15 +47,7 @@ pub fn mamba_mixer_decode(
     if n_seqs == 0 {
         return Ok(());
     }
-    dims.check()?;
-    w.check(dims)?;
-    ensure(zxbcdt.fits(n_seqs, dims.in_proj_dim()), || {
-        format!(
-            "mamba decode: in_proj output too small for {n_seqs}×{}",
-            dims.in_proj_dim()
-        )
-    })?;
-    let (z, xbc, dt) = split(dims, zxbcdt);
+    let (z, xbc, dt) = checked_split(dims, w, zxbcdt, n_seqs, "mamba decode")?;
     let xbc_act = if steps.conv_done {
         xbc
     } else {

@@ -258,6 +258,26 @@ pub(crate) fn split<'a>(dims: &MambaDims, zxbcdt: Rows<'a>) -> (Rows<'a>, Rows<'
     )
 }
 
+/// The z, xBC and dt views of `n` rows of in_proj output, once the shapes are checked (`what`
+/// names the caller in the error).
+pub(crate) fn checked_split<'a>(
+    dims: &MambaDims,
+    w: &MambaLayerWeights,
+    zxbcdt: Rows<'a>,
+    n: usize,
+    what: &str,
+) -> Result<(Rows<'a>, Rows<'a>, Rows<'a>)> {
+    dims.check()?;
+    w.check(dims)?;
+    ensure(zxbcdt.fits(n, dims.in_proj_dim()), || {
+        format!(
+            "{what}: in_proj output too small for {n}×{}",
+            dims.in_proj_dim()
+        )
+    })?;
+    Ok(split(dims, zxbcdt))
+}
+
 /// Prefill of one sequence: `zxbcdt` holds `n_tok` rows of the in_proj output (z | xBC | dt),
 /// the sequence continues from `state` slot `slot` (zero it for a fresh sequence), and the
 /// gated-norm output `[n_tok, Di]` (the out_proj input) goes to `out`. Updates both states.
@@ -277,15 +297,7 @@ pub fn mamba_mixer_prefill(
     if n_tok == 0 {
         return Ok(());
     }
-    dims.check()?;
-    w.check(dims)?;
-    ensure(zxbcdt.fits(n_tok, dims.in_proj_dim()), || {
-        format!(
-            "mamba prefill: in_proj output too small for {n_tok}×{}",
-            dims.in_proj_dim()
-        )
-    })?;
-    let (z, xbc, dt) = split(dims, zxbcdt);
+    let (z, xbc, dt) = checked_split(dims, w, zxbcdt, n_tok, "mamba prefill")?;
     conv::conv_prefill(rec, dims, w, xbc, n_tok, state, slot, &scratch.xbc)?;
     match scan {
         PrefillScan::Chunked => ssd::ssd_prefill(
