@@ -176,3 +176,53 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         }
     }
 }
+
+// matmul_rows (prefill on CPU drivers, where `KernelPaths::lane_rows` is on): each invocation
+// owns ROWS weight rows and TB tokens. It reads 8 columns of its rows straight from memory (no
+// other invocation needs them: no workgroup memory, no barriers) and applies them to its TB
+// tokens, whose activations all invocations of a workgroup read at the same addresses. On
+// lavapipe this ran h-350m's prefill ~1.8× faster than the CPU tiling above; on a GPU, lanes
+// reading rows of their own would break coalescing.
+#include load_x8
+
+const R_WG: u32 = 16u;   // invocations per workgroup
+const RG: u32 = 4u;      // groups of 4 rows per invocation
+const ROWS: u32 = 4u * RG;
+const TB: u32 = 32u;     // tokens per invocation
+
+@compute @workgroup_size(R_WG)
+fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let r = wid.x * (R_WG * ROWS) + li * ROWS;
+    let t0 = wid.y * TB;
+    let nt = min(TB, p.n_tok - t0);
+    // Rows past the end read the last row again and are not written.
+    let last = p.rows - 1u;
+    var wrow: array<u32, ROWS>;
+    for (var j = 0u; j < ROWS; j++) { wrow[j] = min(r + j, last) * p.ld8; }
+    var acc: array<array<vec4<f32>, RG>, TB>;
+    for (var k = 0u; k < p.ld8; k++) {
+        var wv: array<array<vec4<f32>, 2>, ROWS>;
+        for (var j = 0u; j < ROWS; j++) { wv[j] = unpack8(w[wrow[j] + k]); }
+        for (var i = 0u; i < nt; i++) {
+            let xv = load_x8(p.x_off + (t0 + i) * p.x_stride, k * 8u);
+            for (var g = 0u; g < RG; g++) {
+                var d: vec4<f32>;
+                for (var q = 0u; q < 4u; q++) {
+                    d[q] = dot(wv[4u * g + q][0], xv[0]) + dot(wv[4u * g + q][1], xv[1]);
+                }
+                acc[i][g] += d;
+            }
+        }
+    }
+    for (var j = 0u; j < ROWS; j++) {
+        if (r + j >= p.rows) { break; }
+        let row = p.row0 + r + j;
+        var b = 0.0;
+        if (p.has_bias == 1u) { b = bias[row]; }
+        for (var i = 0u; i < nt; i++) {
+            let o = p.y_off + (t0 + i) * p.y_stride + row;
+            let v = p.alpha * (acc[i][j / 4u][j % 4u] + b);
+            if (p.accumulate == 1u) { y[o] = y[o] + v; } else { y[o] = v; }
+        }
+    }
+}

@@ -52,6 +52,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;   // [T, y_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;      // [total rows], or any buffer if !has_bias
 
+#include load_x8
 #include matvec_x
 #if CONV
 // One token only. Output rows conv_row0 .. + conv_dim are Mamba's xBC channels: each leaves as
@@ -90,11 +91,16 @@ fn expert_sum(t: u32, row: u32) -> f32 {
 }
 #endif
 #if !SUBGROUPS
+#if !LANE_ROWS
 var<workgroup> red: array<vec4<f32>, WG>;
+#endif
 #endif
 
 // Sum of `v` over the TPR invocations of a row group.
 fn reduce(v: vec4<f32>, li: u32, lane: u32) -> vec4<f32> {
+#if LANE_ROWS
+    return v;
+#else
 #if SUBGROUPS
     return subgroupAdd(v);
 #else
@@ -108,6 +114,7 @@ fn reduce(v: vec4<f32>, li: u32, lane: u32) -> vec4<f32> {
     workgroupBarrier();   // `red` is reused by the next call
     return total;
 #endif
+#endif
 }
 
 @compute @workgroup_size(WG)
@@ -120,12 +127,17 @@ fn matvec(
     @builtin(subgroup_invocation_id) sg_lane: u32,
 #endif
 ) {
+#if LANE_ROWS
+    let slot = li;
+    let lane = 0u;
+#else
 #if SUBGROUPS
     let slot = sg_id;
     let lane = sg_lane;
 #else
     let slot = li / TPR;
     let lane = li % TPR;
+#endif
 #endif
     let t = wid.z;
     let r = linear_wg(wid, nwg) * RPW + slot * ROWS;

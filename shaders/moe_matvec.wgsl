@@ -51,6 +51,7 @@ struct Params {
 #endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // [T·k, y_stride]
 
+#include load_x8
 #include matvec_x
 #if TOPK
 @group(0) @binding(8) var<storage, read> logits: array<f32>;      // [T, n_experts] router logits
@@ -97,9 +98,11 @@ fn choose(li: u32, s: u32, first: bool) -> u32 {
 }
 #endif
 #if !SUBGROUPS
+#if !LANE_ROWS
 var<workgroup> red: array<array<vec4<f32>, 2>, WG>;
 #if NORM
 var<workgroup> red_ss: array<f32, WG>;
+#endif
 #endif
 #endif
 
@@ -114,12 +117,17 @@ fn moe_matvec(
     @builtin(subgroup_invocation_id) sg_lane: u32,
 #endif
 ) {
+#if LANE_ROWS
+    let slot = li;
+    let lane = 0u;
+#else
 #if SUBGROUPS
     let slot = sg_id;
     let lane = sg_lane;
 #else
     let slot = li / TPR;
     let lane = li % TPR;
+#endif
 #endif
     let s = wid.z;                      // (token, slot) pair
     let r = linear_wg(wid, nwg) * RPW + slot * ROWS;
@@ -154,6 +162,7 @@ fn moe_matvec(
             if (GLU == 1u) { acc[1] += dot8x4(wu, k, xv); }
         }
     }
+#if !LANE_ROWS
 #if SUBGROUPS
     acc[0] = subgroupAdd(acc[0]);
     acc[1] = subgroupAdd(acc[1]);
@@ -179,6 +188,7 @@ fn moe_matvec(
     acc = red[li];
 #if NORM
     ss = red_ss[li];
+#endif
 #endif
 #endif
 #if NORM

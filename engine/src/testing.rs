@@ -36,29 +36,49 @@ pub fn fresh_gpu() -> Arc<Gpu> {
 /// when the adapter offers f16 or subgroups. Contexts are shared by all tests of a process.
 pub fn gpus() -> Vec<(&'static str, Arc<Gpu>)> {
     static CTX: OnceLock<Vec<(&'static str, Arc<Gpu>)>> = OnceLock::new();
-    CTX.get_or_init(|| open_paths(None)).clone()
+    CTX.get_or_init(|| open_paths(false)).clone()
 }
 
-/// Like [`gpus`], with the RMSNorm fusion of decode products forced on (CPU drivers default
-/// to off), so that path is tested on this machine too.
+/// Like [`gpus`], with each RMSNorm fused into the decode products that read it, as on a GPU
+/// (CPU drivers default to a separate dispatch): the portable and feature paths with every
+/// row split over a subgroup's lanes, also as on a GPU, and on CPU drivers (whose default
+/// layout gives each lane whole rows, see `KernelPaths::lane_rows`) the feature path in
+/// that layout too.
 pub fn gpus_with_fused_norms() -> Vec<(&'static str, Arc<Gpu>)> {
     static CTX: OnceLock<Vec<(&'static str, Arc<Gpu>)>> = OnceLock::new();
-    CTX.get_or_init(|| open_paths(Some(true))).clone()
+    CTX.get_or_init(|| {
+        let mut v = open_paths(true);
+        let lane_rows = open(GpuOptions {
+            backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
+            fused_norms: Some(true),
+            lane_rows: Some(true),
+            ..Default::default()
+        });
+        if crate::gpu::cpu_driver(&lane_rows.info) {
+            v.push(("features, lane rows", lane_rows));
+        }
+        v
+    })
+    .clone()
 }
 
-fn open_paths(fused_norms: Option<bool>) -> Vec<(&'static str, Arc<Gpu>)> {
+fn open_paths(gpu_paths: bool) -> Vec<(&'static str, Arc<Gpu>)> {
     let backend = std::env::var(REQUIRE_BACKEND_ENV).ok();
+    let fused_norms = gpu_paths.then_some(true);
+    let lane_rows = gpu_paths.then_some(false);
     let portable = open(GpuOptions {
         backend: backend.clone(),
         no_f16: true,
         no_subgroups: true,
         fused_norms,
+        lane_rows,
         ..Default::default()
     });
     let mut v = vec![("portable", portable)];
     let features = open(GpuOptions {
         backend,
         fused_norms,
+        lane_rows,
         ..Default::default()
     });
     if features.paths.f16 || features.paths.subgroups {

@@ -8,7 +8,7 @@ use granite_engine::kernels::linear::{Epilogue, linear};
 use granite_engine::kernels::rmsnorm::rmsnorm;
 use granite_engine::reference::linear::linear as cpu_linear;
 use granite_engine::reference::norm::rmsnorm as rmsnorm_ref;
-use granite_engine::testing::{Rng, assert_close, for_each_path, poison};
+use granite_engine::testing::{Rng, assert_close, for_each_path, gpus_with_fused_norms, poison};
 
 fn check_linear(gpu: &Gpu, path: &str, rows: usize, cols: usize, n_tok: usize, seed: u64) {
     let mut rng = Rng::new(seed);
@@ -38,31 +38,44 @@ fn check_linear(gpu: &Gpu, path: &str, rows: usize, cols: usize, n_tok: usize, s
     );
 }
 
+/// Rows × cols × tokens, awkward on purpose: matrix-vector (≤ 2 tokens), short (SMALL tiles)
+/// and long prompts, rows and columns off every tile and vector width.
+const AWKWARD: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (37, 64, 1),
+    (50, 128, 2),
+    (7, 13, 1),
+    (33, 70, 2),
+    (129, 257, 1),
+    (300, 96, 3),
+    (70, 72, 16),
+    (65, 129, 67),
+    (200, 40, 130),
+    // GPU tiling (kernels::tiling; GL runs it here): 32-token tiles for few workgroups,
+    // 64-token ones from 128 workgroups; K not a multiple of the 32-column step.
+    (131, 200, 70),
+    (2700, 200, 130),
+];
+
 #[test]
 fn linear_awkward_sizes() {
     for_each_path(|path, gpu| {
-        for (i, &(rows, cols, n_tok)) in [
-            (1, 1, 1),
-            (37, 64, 1),
-            (50, 128, 2),
-            (7, 13, 1),
-            (33, 70, 2),
-            (129, 257, 1),
-            (300, 96, 3),
-            (70, 72, 16),
-            (65, 129, 67),
-            (200, 40, 130),
-            // GPU tiling (kernels::tiling; GL runs it here): 32-token tiles for few workgroups,
-            // 64-token ones from 128 workgroups; K not a multiple of the 32-column step.
-            (131, 200, 70),
-            (2700, 200, 130),
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (i, &(rows, cols, n_tok)) in AWKWARD.iter().enumerate() {
             check_linear(gpu, path, rows, cols, n_tok, i as u64 + 1);
         }
     });
+}
+
+/// The products in the other layout too: CPU drivers default to lane rows (matvec with whole
+/// rows per invocation, matmul.wgsl's matmul_rows for prompts), GPUs to rows split over lanes and
+/// tiles shared through workgroup memory (see `KernelPaths::lane_rows`).
+#[test]
+fn linear_awkward_sizes_in_each_layout() {
+    for (path, gpu) in gpus_with_fused_norms() {
+        for (i, &(rows, cols, n_tok)) in AWKWARD.iter().enumerate() {
+            check_linear(&gpu, path, rows, cols, n_tok, i as u64 + 40);
+        }
+    }
 }
 
 #[test]

@@ -374,6 +374,8 @@ fn moe_expert_stack_split_into_parts() {
             max_binding_override: Some(12 << 10),
             backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
             fused_norms: fused,
+            // Fused as on a GPU, in a GPU's layout too (CPU drivers default to lane rows).
+            lane_rows: fused.map(|_| false),
             ..Default::default()
         })
         .unwrap();

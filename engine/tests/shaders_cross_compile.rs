@@ -54,7 +54,7 @@ fn preprocessor_keeps_the_right_branches() {
     assert!(preprocess("#if X\n", &on).is_err());
     assert!(preprocess("#endif\n", &on).is_err());
     // `#include` pastes the file only where its branch is active; unknown names are errors.
-    let inc = "#if X\n#include matvec_x\n#endif\n";
+    let inc = "#if X\n#include load_x8\n#endif\n";
     assert!(preprocess(inc, &on).unwrap().contains("fn load_x8"));
     assert!(
         !preprocess(inc, &BTreeSet::new())

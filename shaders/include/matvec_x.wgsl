@@ -1,41 +1,27 @@
-// Included by the matrix-vector kernels (matvec.wgsl, moe_matvec.wgsl), which bind the f16
-// weights as `w: array<vec4<u32>>`, the activations as `x` (`array<vec4<f32>>` with X4, else
-// `array<f32>`) and have `p.cols` (and `p.eps` with NORM): the work split (must match
-// `matvec_rows_per_workgroup` in kernels/linear.rs), 8 activations per load, and products of 8
-// weights with them. NORM kernels read raw rows that still need their RMSNorm: they also bind
+// Included by the matrix-vector kernels (matvec.wgsl, moe_matvec.wgsl) after load_x8, which
+// bind the f16 weights as `w: array<vec4<u32>>` and have `p.cols` (and `p.eps` with NORM): the
+// work split (must match `matvec_rows_per_workgroup` in kernels/linear.rs) and products of 8
+// weights with 8 activations. NORM kernels read raw rows that still need their RMSNorm: they also bind
 // its weight g at binding 5, sum x² over the activations they load (`load_xn8`) and scale the
 // finished dot products by `inv_rms`; GATED ones (matvec only) first gate the rows by silu(z).
 
 const WG: u32 = 64u;    // invocations per workgroup
 const ROWS: u32 = 4u;   // rows per group of TPR invocations
+#if LANE_ROWS
+// CPU drivers: every invocation walks its rows alone. All the SIMD lanes then load the same
+// activations at each step and each streams its own rows, and no reduction is needed. On
+// lavapipe this decodes ~1.9× faster than lanes splitting a row; on a GPU it would break
+// coalescing.
+const TPR: u32 = 1u;
+#else
 #if SUBGROUPS
 const TPR: u32 = SUBGROUP_SIZE;
 #else
 // 8 lanes × 16 bytes = 128 contiguous bytes per row per step; 3 reduction rounds.
 const TPR: u32 = 8u;
 #endif
-const RPW: u32 = WG / TPR * ROWS;   // rows per workgroup
-
-#if X4
-fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
-    let i = (base + c) / 4u;
-    return array<vec4<f32>, 2>(x[i], x[i + 1u]);
-}
-#else
-fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
-    if (c + 8u <= p.cols) {
-        return array<vec4<f32>, 2>(
-            vec4<f32>(x[base + c], x[base + c + 1u], x[base + c + 2u], x[base + c + 3u]),
-            vec4<f32>(x[base + c + 4u], x[base + c + 5u], x[base + c + 6u], x[base + c + 7u]));
-    }
-    // Tail: W is zero-padded, but x past `cols` is another token's data (or poison).
-    var v = array<f32, 8>();
-    for (var i = 0u; i < 8u; i++) {
-        if (c + i < p.cols) { v[i] = x[base + c + i]; }
-    }
-    return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
-}
 #endif
+const RPW: u32 = WG / TPR * ROWS;   // rows per workgroup
 
 // Σ of 8 weights (one packed load) times 8 activations.
 fn dot8(q: vec4<u32>, xv: array<vec4<f32>, 2>) -> f32 {

@@ -21,6 +21,10 @@ pub struct GpuArgs {
     /// on, except on CPU drivers (lavapipe, llvmpipe), where the separate dispatch is cheaper.
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
     pub fused_norms: Option<bool>,
+    /// Give each invocation of the decode products whole weight rows (on) instead of splitting
+    /// every row over a subgroup (off). Default: on for CPU drivers only, off on GPUs.
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub lane_rows: Option<bool>,
     /// GPU memory budget in MiB: refuse to load a model (weights + caches at the session's
     /// context + scratch) that would need more. Default: no budget beyond the adapter's own
     /// per-buffer limits (wgpu cannot tell how much memory an adapter has).
@@ -38,6 +42,7 @@ impl GpuArgs {
             max_binding_override: None,
             memory_limit: self.gpu_memory.map(|m| m << 20),
             fused_norms: self.fused_norms,
+            lane_rows: self.lane_rows,
         })?)
     }
 }

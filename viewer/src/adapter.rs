@@ -95,6 +95,7 @@ impl AdapterInfo {
             subgroup_size: info.subgroup_min_size,
             timestamps: offered.contains(wgpu::Features::TIMESTAMP_QUERY),
             fused_norms: !granite_engine::gpu::cpu_driver(&info),
+            lane_rows: granite_engine::gpu::cpu_driver(&info),
         };
         let mut a = base(&info, &adapter.limits());
         a.features = features_in_use(&info, &paths);

@@ -29,6 +29,9 @@ pub struct GpuOptions {
     /// Force the RMSNorm fusion into decode products on or off (default: on except on CPU
     /// drivers; see [`KernelPaths::fused_norms`]).
     pub fused_norms: Option<bool>,
+    /// Force the decode products' layout: each invocation walks whole rows (on) or a subgroup
+    /// splits each row (off). Default: on only on CPU drivers (see [`KernelPaths::lane_rows`]).
+    pub lane_rows: Option<bool>,
 }
 
 /// What the kernels may use. Decided once, at device creation.
@@ -44,6 +47,11 @@ pub struct KernelPaths {
     /// Off on CPU drivers: there every activation load is a loop over lanes, and loading the
     /// norm weight beside each one costs more than the dispatch it saves.
     pub fused_norms: bool,
+    /// Decode products give each invocation whole rows instead of splitting every row over a
+    /// subgroup's lanes. On CPU drivers only: there the lanes then load the same activations
+    /// and stream rows of their own, with no reduction (~1.9× faster decode on lavapipe);
+    /// on a GPU it would break the coalescing of weight reads.
+    pub lane_rows: bool,
 }
 
 pub struct Gpu {
@@ -176,6 +184,7 @@ impl Gpu {
             subgroup_size: info.subgroup_min_size,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             fused_norms: opts.fused_norms.unwrap_or(!cpu_driver(&info)),
+            lane_rows: opts.lane_rows.unwrap_or(cpu_driver(&info)),
         };
         let max_binding = opts
             .max_binding_override

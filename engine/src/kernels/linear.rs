@@ -127,6 +127,12 @@ const MATVEC_MAX_TOKENS: usize = 2;
 /// shaders/include/matvec_x.wgsl).
 const MATVEC_WG: u32 = 64;
 const MATVEC_ROWS: u32 = 4;
+/// matmul.wgsl's matmul_rows (prefill with lane rows): rows per workgroup (R_WG × ROWS) and
+/// tokens per invocation (TB).
+const ROWS_KERNEL_ROWS: u32 = 16 * 16;
+const ROWS_KERNEL_TOKENS: u32 = 32;
+/// The matrix-vector kernels' flag for [`crate::gpu::KernelPaths::lane_rows`].
+pub(crate) const LANE_ROWS: &str = "LANE_ROWS";
 
 /// Reads `w.cols` floats from each of `n_tok` rows of `x`; writes `w.rows` floats into each row
 /// of `y` (overwriting, or adding with `ep.accumulate`).
@@ -214,9 +220,11 @@ fn check_io(w: &F16Matrix, input: Input, y: Rows, n_tok: usize, y_cols: usize) -
 }
 
 /// Output rows per workgroup of matvec.wgsl and moe_matvec.wgsl: MATVEC_WG invocations, TPR
-/// (a subgroup, or 8 on the portable path) per group of MATVEC_ROWS rows.
+/// (1 with lane rows, else a subgroup, or 8 on the portable path) per group of MATVEC_ROWS rows.
 pub(crate) fn matvec_rows_per_workgroup(gpu: &Gpu) -> u32 {
-    let tpr = if gpu.paths.subgroups {
+    let tpr = if gpu.paths.lane_rows {
+        1
+    } else if gpu.paths.subgroups {
         gpu.paths.subgroup_size
     } else {
         8
@@ -240,8 +248,16 @@ fn launch(
         format!("linear: an input norm over {n_tok} tokens must be applied by rmsnorm first")
     })?;
     let matvec = uses_matvec(n_tok);
-    let name = if matvec { "matvec" } else { "matmul" };
+    let rows_kernel = !matvec && gpu.paths.lane_rows;
+    let (name, entry) = match (matvec, rows_kernel) {
+        (true, _) => ("matvec", "matvec"),
+        (false, true) => ("matmul", "matmul_rows"),
+        (false, false) => ("matmul", "matmul"),
+    };
     let mut variant = gpu.variant(name, &[]);
+    if matvec && gpu.paths.lane_rows {
+        variant.flags.insert(LANE_ROWS);
+    }
     let gate = norm.and_then(|n| n.gate);
     let vec4_rows = |r: Rows| whole_vec4_rows(w.cols, r.offset, r.stride);
     let x4 = vec4_rows(x) && gate.is_none_or(vec4_rows);
@@ -266,10 +282,10 @@ fn launch(
         variant.flags.insert("GATED");
     }
     let (tiling, tile_tokens) = tiling::matmul_tiles(gpu, w.rows, n_tok);
-    if !matvec {
+    if !matvec && !rows_kernel {
         variant.flags.extend(tiling);
     }
-    let pipeline = gpu.pipeline(&variant, name)?;
+    let pipeline = gpu.pipeline(&variant, entry)?;
     let rows_per_wg = matvec_rows_per_workgroup(gpu);
     for part in &w.parts {
         let rows = if glu { part.rows / 2 } else { part.rows } as u32;
@@ -325,6 +341,12 @@ fn launch(
         let groups = if matvec {
             let [gx, gy, _] = grid(gpu, rows.div_ceil(rows_per_wg));
             [gx, gy, n_tok as u32]
+        } else if rows_kernel {
+            [
+                rows.div_ceil(ROWS_KERNEL_ROWS),
+                (n_tok as u32).div_ceil(ROWS_KERNEL_TOKENS),
+                1,
+            ]
         } else {
             [rows.div_ceil(64), (n_tok as u32).div_ceil(tile_tokens), 1]
         };

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{BM, BN, Bufs, MoeWeights};
 use crate::Result;
 use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid};
-use crate::kernels::linear::{Input, matvec_rows_per_workgroup, whole_vec4_rows};
+use crate::kernels::linear::{Input, LANE_ROWS, matvec_rows_per_workgroup, whole_vec4_rows};
 use crate::kernels::tiling::{MOE_MM_WIDE_BYTES, wide_tiles};
 
 #[repr(C)]
@@ -96,6 +96,9 @@ pub(super) fn experts_decode(
         }
         if topk {
             flags.push("TOPK");
+        }
+        if gpu.paths.lane_rows {
+            flags.push(LANE_ROWS);
         }
         let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, &flags)?;
         let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(matvec_rows_per_workgroup(gpu)));
