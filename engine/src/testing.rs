@@ -39,11 +39,9 @@ pub fn gpus() -> Vec<(&'static str, Arc<Gpu>)> {
     CTX.get_or_init(|| open_paths(false)).clone()
 }
 
-/// Like [`gpus`], with each RMSNorm fused into the decode products that read it, as on a GPU
-/// (CPU drivers default to a separate dispatch): the portable and feature paths with every
-/// row split over a subgroup's lanes, also as on a GPU, and on CPU drivers (whose default
-/// layout gives each lane whole rows, see `KernelPaths::lane_rows`) the feature path in
-/// that layout too.
+/// The portable and feature paths as a GPU runs them: each RMSNorm fused into the decode
+/// products that read it and rows split over lanes and tiles (CPU drivers default to neither;
+/// see `KernelPaths`). On CPU drivers also the feature path with fused norms and lane rows.
 pub fn gpus_with_fused_norms() -> Vec<(&'static str, Arc<Gpu>)> {
     static CTX: OnceLock<Vec<(&'static str, Arc<Gpu>)>> = OnceLock::new();
     CTX.get_or_init(|| {

@@ -21,8 +21,9 @@ pub struct GpuArgs {
     /// on, except on CPU drivers (lavapipe, llvmpipe), where the separate dispatch is cheaper.
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
     pub fused_norms: Option<bool>,
-    /// Give each invocation of the decode products whole weight rows (on) instead of splitting
-    /// every row over a subgroup (off). Default: on for CPU drivers only, off on GPUs.
+    /// Give each invocation of the matrix products whole weight rows (on) instead of splitting
+    /// rows over a subgroup's lanes and shared tiles (off). Default: on for CPU drivers
+    /// (lavapipe, llvmpipe), where it is ~2× faster, off on GPUs.
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
     pub lane_rows: Option<bool>,
     /// GPU memory budget in MiB: refuse to load a model (weights + caches at the session's

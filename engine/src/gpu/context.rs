@@ -29,8 +29,9 @@ pub struct GpuOptions {
     /// Force the RMSNorm fusion into decode products on or off (default: on except on CPU
     /// drivers; see [`KernelPaths::fused_norms`]).
     pub fused_norms: Option<bool>,
-    /// Force the decode products' layout: each invocation walks whole rows (on) or a subgroup
-    /// splits each row (off). Default: on only on CPU drivers (see [`KernelPaths::lane_rows`]).
+    /// Force the products' layout: each invocation walks whole weight rows (on) or rows are
+    /// split over a subgroup's lanes and shared tiles (off). Default: on only on CPU drivers
+    /// (see [`KernelPaths::lane_rows`]).
     pub lane_rows: Option<bool>,
 }
 
@@ -47,10 +48,12 @@ pub struct KernelPaths {
     /// Off on CPU drivers: there every activation load is a loop over lanes, and loading the
     /// norm weight beside each one costs more than the dispatch it saves.
     pub fused_norms: bool,
-    /// Decode products give each invocation whole rows instead of splitting every row over a
-    /// subgroup's lanes. On CPU drivers only: there the lanes then load the same activations
-    /// and stream rows of their own, with no reduction (~1.9× faster decode on lavapipe);
-    /// on a GPU it would break the coalescing of weight reads.
+    /// Products give each invocation whole weight rows: decode products 4 rows each instead of
+    /// a subgroup per row group, prompts 16 rows × 32 tokens each (`matmul_rows`) instead of
+    /// tiles shared through workgroup memory. On CPU drivers only: there the lanes then read
+    /// the same activations and stream rows of their own, with no reduction and no barrier
+    /// (h-350m on lavapipe: decode 2×, prefill 1.8×); on a GPU, lanes reading rows of their
+    /// own would break the coalescing of weight reads.
     pub lane_rows: bool,
 }
 

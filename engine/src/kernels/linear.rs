@@ -131,7 +131,8 @@ const MATVEC_ROWS: u32 = 4;
 /// tokens per invocation (TB).
 const ROWS_KERNEL_ROWS: u32 = 16 * 16;
 const ROWS_KERNEL_TOKENS: u32 = 32;
-/// The matrix-vector kernels' flag for [`crate::gpu::KernelPaths::lane_rows`].
+/// The matrix-vector kernels' flag for [`crate::gpu::KernelPaths::lane_rows`] (prompts take
+/// matmul.wgsl's `matmul_rows` entry point instead).
 pub(crate) const LANE_ROWS: &str = "LANE_ROWS";
 
 /// Reads `w.cols` floats from each of `n_tok` rows of `x`; writes `w.rows` floats into each row
