@@ -43,4 +43,19 @@ fn json_report_covers_prompt_generation_and_sampling() {
     assert!(tg["fraction_of_read"].as_f64().unwrap() > 0.0, "{tg}");
     let greedy = bench(&["-p", "0", "-n", "2"]);
     assert_eq!(greedy["sampling"], "greedy");
+    // The layout asked for is the one reported (and used: the run must still succeed).
+    for (flag, want) in [("on", true), ("off", false)] {
+        let r = bench(&[
+            "-p",
+            "3",
+            "-n",
+            "2",
+            "--lane-rows",
+            flag,
+            "--fused-norms",
+            flag,
+        ]);
+        assert_eq!(r["lane_rows"], want, "--lane-rows {flag}");
+        assert_eq!(r["fused_norms"], want, "--fused-norms {flag}");
+    }
 }

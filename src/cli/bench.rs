@@ -92,6 +92,10 @@ struct Report {
     driver: String,
     f16: bool,
     subgroups: bool,
+    /// RMSNorm applied inside the decode products (`--fused-norms`).
+    fused_norms: bool,
+    /// Whole weight rows per invocation (`--lane-rows`).
+    lane_rows: bool,
     bandwidth: Bandwidth,
     results: Vec<TestResult>,
 }
@@ -244,6 +248,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
         f16: gpu.paths.f16,
         subgroups: gpu.paths.subgroups,
+        fused_norms: gpu.paths.fused_norms,
+        lane_rows: gpu.paths.lane_rows,
         bandwidth: bw,
         results,
     };
@@ -301,8 +307,8 @@ fn print_markdown(r: &Report) {
     println!("model: {} ({})", r.model, r.shape);
     println!("generation tests sample: {}", r.sampling);
     println!(
-        "adapter: {} — {} — {} — f16: {}, subgroups: {}",
-        r.adapter, r.backend, r.driver, r.f16, r.subgroups
+        "adapter: {} — {} — {} — f16: {}, subgroups: {}, fused norms: {}, lane rows: {}",
+        r.adapter, r.backend, r.driver, r.f16, r.subgroups, r.fused_norms, r.lane_rows
     );
     let bw = &r.bandwidth;
     println!(
