@@ -124,8 +124,8 @@ def tokenizer_config_seeds():
         "loop-controls": "{% for m in messages %}{% if loop.index > 2 %}{% break %}{% endif %}{% if m.content is none %}{% continue %}{% endif %}{{ loop.index0 }}{{ m.content }}{% endfor %}",
         "syntax-error": "{% for m in messages %}{{ m.role }",
     }
-    # Hostile templates (see engine/tests/loader_regressions.rs): mutations of them probe the
-    # fuel, recursion and size limits.
+    # Hostile templates (see engine/tests/loader_regressions_template.rs): mutations of them
+    # probe the fuel, recursion and size limits.
     small.update({
         "hostile-loops": "{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}",
         "hostile-expo": "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",

@@ -283,6 +283,12 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
+/// A crashing input the fuzzer wrote, kept byte for byte in `tests/fixtures/fuzz-regressions/`.
+pub fn regression(name: &str) -> Vec<u8> {
+    let path = fixtures_dir().join("fuzz-regressions").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Asserts that `err`'s message contains every one of `needles`.
 pub fn assert_err_contains<T: std::fmt::Debug>(
     r: Result<T, granite_engine::Error>,
