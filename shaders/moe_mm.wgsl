@@ -33,7 +33,12 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 // Packed u32 pairs on every path: the widest load per byte (see matvec.wgsl).
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+#if X4
+// cols % 8 == 0 and x_off, x_stride multiples of 4: whole vec4 loads.
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+#else
 @group(0) @binding(2) var<storage, read> x: array<f32>;
+#endif
 @group(0) @binding(3) var<storage, read> route: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -74,9 +79,13 @@ var<workgroup> tile: array<u32, 4>;    // valid, expert, first position, end pos
 fn load_x4(xr: u32, k: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (xr == NONE) { return v; }
+#if X4
+    if (k < p.cols) { v = x[(xr + k) / 4u]; }
+#else
     for (var i = 0u; i < 4u; i++) {
         if (k + i < p.cols) { v[i] = x[xr + k + i]; }
     }
+#endif
     return v;
 }
 
@@ -116,22 +125,42 @@ fn w_put(idx: u32, q: array<vec4<u32>, 2>) {
     }
 }
 
-@compute @workgroup_size(WG)
-fn moe_mm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let sorted0 = 2u * p.n_experts + 2u;
+// Where the sorted assignments start in `route` (after its position and tile offsets; see
+// moe_route.wgsl).
+fn sorted0() -> u32 {
+    return 2u * p.n_experts + 2u;
+}
+
+// The expert tile of this workgroup (grid y = its index among this part's tiles): valid,
+// expert, first position, end of the expert's positions. Every invocation must call it.
+fn expert_tile(li: u32, index: u32) -> array<u32, 4> {
     if (li == 0u) {
         let toff0 = p.n_experts + 1u;
-        let g = route[toff0 + p.e0] + wid.y;
+        let g = route[toff0 + p.e0] + index;
         tile[0] = 0u;
         if (g < route[toff0 + p.e1]) {
-            let e = route[sorted0 + p.n_assign + g];
+            let e = route[sorted0() + p.n_assign + g];
             tile[0] = 1u;
             tile[1] = e;
             tile[2] = route[e] + (g - route[toff0 + e]) * BM;
             tile[3] = route[e + 1u];
         }
     }
-    let t = workgroupUniformLoad(&tile);
+    return workgroupUniformLoad(&tile);
+}
+
+// First floats of the X and Y rows of sorted position `pos`.
+fn rows_of(pos: u32) -> vec2<u32> {
+    let a = route[sorted0() + pos];
+    if (GLU == 1u) {
+        return vec2<u32>(p.x_off + (a / p.top_k) * p.x_stride, pos * p.y_stride);
+    }
+    return vec2<u32>(p.x_off + pos * p.x_stride, a * p.y_stride);
+}
+
+@compute @workgroup_size(WG)
+fn moe_mm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let t = expert_tile(li, wid.y);
     if (t[0] == 0u) { return; }
     let e = t[1];
     let start = t[2];
@@ -141,14 +170,9 @@ fn moe_mm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         xrow[q] = NONE;
         yrow[q] = NONE;
         if (pos < end) {
-            let a = route[sorted0 + pos];
-            if (GLU == 1u) {
-                xrow[q] = p.x_off + (a / p.top_k) * p.x_stride;
-                yrow[q] = pos * p.y_stride;
-            } else {
-                xrow[q] = p.x_off + pos * p.x_stride;
-                yrow[q] = a * p.y_stride;
-            }
+            let xy = rows_of(pos);
+            xrow[q] = xy.x;
+            yrow[q] = xy.y;
         }
     }
     workgroupBarrier();
@@ -204,6 +228,60 @@ fn moe_mm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
                 var v = g[i][j];
                 if (GLU == 1u) { v = v / (1.0 + exp(-v)) * u[i][j]; }
                 y[yr + n] = v;
+            }
+        }
+    }
+}
+
+// moe_mm_rows (prompts on CPU drivers, where `KernelPaths::lane_rows` is on), as matmul.wgsl's
+// matmul_rows for one expert tile: each invocation owns MR rows of the expert (and, for GLU,
+// their up rows), reads their weights straight from memory and applies them to the tile's
+// positions, MTB at a time, whose activations all invocations read at the same addresses.
+#include load_x8
+
+const MR_WG: u32 = 16u;  // invocations per workgroup
+const MR: u32 = 8u;      // rows per invocation
+const MTB: u32 = 32u;    // positions per pass over the weights
+
+@compute @workgroup_size(MR_WG)
+fn moe_mm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let t = expert_tile(li, wid.y);
+    if (t[0] == 0u) { return; }
+    let r = wid.x * (MR_WG * MR) + li * MR;
+    // Rows past the expert's last read its last row again and are not written.
+    let wbase = (t[1] - p.e0) * p.rows * (1u + GLU) * p.ld8;
+    var wrow: array<u32, MR>;
+    for (var j = 0u; j < MR; j++) { wrow[j] = wbase + min(r + j, p.rows - 1u) * p.ld8; }
+    let up = p.rows * p.ld8;
+    for (var p0 = t[2]; p0 < min(t[2] + BM, t[3]); p0 += MTB) {
+        let np = min(MTB, t[3] - p0);
+        var xy: array<vec2<u32>, MTB>;
+        for (var i = 0u; i < np; i++) { xy[i] = rows_of(p0 + i); }
+        var g: array<array<vec4<f32>, 2>, MTB>;
+        var u: array<array<vec4<f32>, 2>, MTB>;
+        for (var k = 0u; k < p.ld8; k++) {
+            var wg: array<array<vec4<f32>, 2>, MR>;
+            var wu: array<array<vec4<f32>, 2>, MR>;
+            for (var j = 0u; j < MR; j++) {
+                wg[j] = unpack8(w[wrow[j] + k]);
+                if (GLU == 1u) { wu[j] = unpack8(w[wrow[j] + up + k]); }
+            }
+            for (var i = 0u; i < np; i++) {
+                let xv = load_x8(xy[i].x, k * 8u);
+                for (var j = 0u; j < MR; j++) {
+                    g[i][j / 4u][j % 4u] += dot(wg[j][0], xv[0]) + dot(wg[j][1], xv[1]);
+                    if (GLU == 1u) {
+                        u[i][j / 4u][j % 4u] += dot(wu[j][0], xv[0]) + dot(wu[j][1], xv[1]);
+                    }
+                }
+            }
+        }
+        for (var j = 0u; j < MR; j++) {
+            if (r + j >= p.rows) { break; }
+            for (var i = 0u; i < np; i++) {
+                var v = g[i][j / 4u][j % 4u];
+                if (GLU == 1u) { v = v / (1.0 + exp(-v)) * u[i][j / 4u][j % 4u]; }
+                y[xy[i].y + r + j] = v;
             }
         }
     }

@@ -49,8 +49,8 @@ pub struct KernelPaths {
     /// norm weight beside each one costs more than the dispatch it saves.
     pub fused_norms: bool,
     /// Products give each invocation whole weight rows: decode products 4 rows each instead of
-    /// a subgroup per row group, prompts 16 rows × 32 tokens each (`matmul_rows`) instead of
-    /// tiles shared through workgroup memory. On CPU drivers only: there the lanes then read
+    /// a subgroup per row group, prompts 16 rows × 32 tokens each (`matmul_rows`; experts'
+    /// tiles `moe_mm_rows`) instead of tiles shared through workgroup memory. On CPU drivers only: there the lanes then read
     /// the same activations and stream rows of their own, with no reduction and no barrier
     /// (h-350m on lavapipe: decode 2×, prefill 1.8×); on a GPU, lanes reading rows of their
     /// own would break the coalescing of weight reads.

@@ -25,7 +25,7 @@ struct ExpertParams {
 /// The variant of an expert kernel, with the SwiGLU epilogue (`GLU`) or without, and `flags`.
 fn expert_pipeline(
     gpu: &Gpu,
-    shader: &'static str,
+    (shader, entry): (&'static str, &'static str),
     glu: bool,
     flags: &[&'static str],
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
@@ -34,7 +34,7 @@ fn expert_pipeline(
         variant.flags.insert("GLU");
     }
     variant.flags.extend(flags.iter().copied());
-    gpu.pipeline(&variant, shader)
+    gpu.pipeline(&variant, entry)
 }
 
 /// One expert product over every part of `m` (`per_expert` weight rows per expert, `rows`
@@ -100,7 +100,7 @@ pub(super) fn experts_decode(
         if gpu.paths.lane_rows {
             flags.push(LANE_ROWS);
         }
-        let pipeline = expert_pipeline(gpu, "moe_matvec", pass.glu, &flags)?;
+        let pipeline = expert_pipeline(gpu, ("moe_matvec", "moe_matvec"), pass.glu, &flags)?;
         let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(matvec_rows_per_workgroup(gpu)));
         for part in &pass.m.parts {
             let params = ExpertParams {
@@ -188,15 +188,23 @@ pub(super) fn experts_prefill(
     };
     let down_x = (d.inter, 0, d.hidden);
     for (pass, (x_stride, x_off, y_stride)) in [(up, up_x), (down, down_x)] {
-        let flags: &[&str] = if gpu.cpu_tiles() {
-            &["CPU"]
+        // moe_mm_rows with lane rows (CPU drivers): 16 invocations × 8 rows per workgroup.
+        let (entry, flags, rows_per_wg): (_, &[&str], _) = if gpu.paths.lane_rows {
+            ("moe_mm_rows", &[], 128)
+        } else if gpu.cpu_tiles() {
+            ("moe_mm", &["CPU"], BN as u32)
         } else if wide_tiles(gpu, MOE_MM_WIDE_BYTES) {
-            &["WIDE"] // same 64×64 tiles and grid, 256 invocations (see kernels::tiling)
+            // Same 64×64 tiles and grid, 256 invocations (see kernels::tiling).
+            ("moe_mm", &["WIDE"], BN as u32)
         } else {
-            &[]
+            ("moe_mm", &[], BN as u32)
         };
-        let pipeline = expert_pipeline(gpu, "moe_mm", pass.glu, flags)?;
-        let gx = pass.rows.div_ceil(BN as u32);
+        let mut flags = flags.to_vec();
+        if whole_vec4_rows(pass.m.cols, x_off, x_stride) {
+            flags.push("X4");
+        }
+        let pipeline = expert_pipeline(gpu, ("moe_mm", entry), pass.glu, &flags)?;
+        let gx = pass.rows.div_ceil(rows_per_wg);
         for part in &pass.m.parts {
             let e0 = part.row0 / pass.per_expert;
             let e1 = (part.row0 + part.rows) / pass.per_expert;
