@@ -70,14 +70,7 @@ const BK: u32 = 16u;
 #endif
 #endif
 const BN: u32 = 64u;    // weight rows per tile
-const KQ: u32 = BK / 4u;    // vec4 per tile row
-const KB: u32 = BK / 8u;    // blocks of 8 halves per weight tile row
-const PITCH: u32 = KQ + 1u; // one vec4 of padding
-const TY: u32 = BM / MT;  // invocations along tokens
-const TX: u32 = BN / NT;  // invocations along rows
-const WG: u32 = TX * TY;
-const XL: u32 = BM * KQ / WG;  // X tile vec4 each invocation loads per step
-const WL: u32 = BN * KB / WG;  // weight blocks each invocation loads per step
+#include tile_geometry
 
 var<workgroup> xs: array<vec4<f32>, BM * PITCH>;  // [BM][PITCH]
 var<workgroup> ws: array<vec4<f32>, BN * PITCH>;  // [BN][PITCH]
@@ -101,10 +94,6 @@ fn load_x4(t: u32, k: u32) -> vec4<f32> {
 // consecutive 16 bytes of a token row.
 fn x_get(t0: u32, idx: u32, k0: u32) -> vec4<f32> {
     return load_x4(t0 + idx / KQ, k0 + (idx % KQ) * 4u);
-}
-
-fn x_put(idx: u32, v: vec4<f32>) {
-    xs[(idx / KQ) * PITCH + idx % KQ] = v;
 }
 
 // Block `idx` of 8 halves of the weight tile of step k0 (rows from n0); zero past the last row

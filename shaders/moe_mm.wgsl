@@ -58,14 +58,7 @@ const MT: u32 = 8u;
 #endif
 const NT: u32 = 8u;
 #endif
-const KQ: u32 = BK / 4u;
-const KB: u32 = BK / 8u;    // blocks of 8 halves per weight tile row
-const PITCH: u32 = KQ + 1u; // vec4 per tile row, one of padding
-const TY: u32 = BM / MT;
-const TX: u32 = BN / NT;
-const WG: u32 = TX * TY;
-const XL: u32 = BM * KQ / WG;  // X tile vec4 each invocation loads per step
-const WL: u32 = BN * KB / WG;  // weight blocks each invocation loads per step (per matrix)
+#include tile_geometry
 const NONE: u32 = 0xffffffffu;
 
 var<workgroup> xs: array<vec4<f32>, BM * PITCH>;
@@ -98,10 +91,6 @@ fn wload(base: u32, n: u32, kb: u32) -> vec4<u32> {
 // Vec4 `idx` of the X tile of step k0; consecutive indices read consecutive 16 bytes of a row.
 fn x_get(idx: u32, k0: u32) -> vec4<f32> {
     return load_x4(xrow[idx / KQ], k0 + (idx % KQ) * 4u);
-}
-
-fn x_put(idx: u32, v: vec4<f32>) {
-    xs[(idx / KQ) * PITCH + idx % KQ] = v;
 }
 
 // Block `idx` of the weight tile of step k0 (rows from n0): gate and up weights.
