@@ -65,6 +65,25 @@ var<workgroup> red: array<f32, WG>;
 const RPW: u32 = WG / TPR;
 const NPT: u32 = MAX_N / (TPR * W);   // elements of `st` per invocation (upper bound)
 
+// Scan row r: its sequence, (head, row) index hp, head, group, and first state element.
+struct ScanRow {
+    s: u32,
+    hp: u32,
+    h: u32,
+    g: u32,
+    sbase: u32,
+}
+
+fn scan_row(r: u32) -> ScanRow {
+    let hp_total = p.n_heads * p.head_dim;
+    let s = r / hp_total;
+    let hp = r % hp_total;
+    let h = hp / p.head_dim;
+    var slot = p.slot;
+    if (p.use_slots == 1u) { slot = slots[s]; }
+    return ScanRow(s, hp, h, h / p.heads_per_group, (slot * hp_total + hp) * p.d_state);
+}
+
 fn softplus(v: f32) -> f32 {
     return select(log(1.0 + exp(v)), v, v > 20.0);
 }
@@ -90,14 +109,12 @@ fn ssm_scan(
     let r = linear_wg(wid, nwg) * RPW + row_in_wg;
     let valid = r < p.n_seq * hp_total;
     // Invalid rows still take part in the reductions (barriers), on row 0's data.
-    let rr = select(0u, r, valid);
-    let s = rr / hp_total;
-    let hp = rr % hp_total;
-    let h = hp / p.head_dim;
-    let g = h / p.heads_per_group;
-    var slot = p.slot;
-    if (p.use_slots == 1u) { slot = slots[s]; }
-    let sbase = (slot * hp_total + hp) * p.d_state;
+    let sr = scan_row(select(0u, r, valid));
+    let s = sr.s;
+    let hp = sr.hp;
+    let h = sr.h;
+    let g = sr.g;
+    let sbase = sr.sbase;
 
 #if V4
     var st: array<vec4<f32>, NPT>;
@@ -156,4 +173,41 @@ fn ssm_scan(
             if (n < p.d_state) { state[(sbase + n) / W] = st[k]; }
         }
     }
+}
+
+// ssm_scan_rows (decode steps on CPU drivers, `KernelPaths::lane_rows`): one token per
+// sequence, one invocation per (sequence, h, p) row, its state updated in memory column block
+// by column block (no register copy, no reduction); all lanes of a head read the same B and C.
+// On lavapipe: 14.6 → 9.1 ms per token for h-350m's 28 Mamba layers.
+@compute @workgroup_size(64)
+fn ssm_scan_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let r = linear_wg(wid, nwg) * 64u + li;
+    if (r >= p.n_seq * p.n_heads * p.head_dim) { return; }
+    let sr = scan_row(r);
+    let s = sr.s;   // also the token's row: one token per sequence
+    let hp = sr.hp;
+    let h = sr.h;
+    let sbase = sr.sbase;
+    var dt = softplus(dtsrc[p.dt_off + s * p.dt_stride + h] + dt_bias[h]);
+    if (p.has_limit == 1u) { dt = clamp(dt, p.lim_lo, p.lim_hi); }
+    let decay = exp(dt * a_neg[h]);
+    let xb = p.x_off + s * p.x_stride;
+    let b_off = xb + p.d_inner + sr.g * p.d_state;
+    let c_off = b_off + p.gn;
+    let xv = xa1(xb + hp);
+    let dx = dt * xv;
+    var acc = 0.0;
+    for (var n = 0u; n < p.d_state; n += W) {
+        let i = (sbase + n) / W;
+#if V4
+        let sv = state[i] * decay + dx * xa4(b_off + n);
+        acc += dot(sv, xa4(c_off + n));
+#else
+        let sv = state[i] * decay + dx * xa[b_off + n];
+        acc += sv * xa[c_off + n];
+#endif
+        state[i] = sv;
+    }
+    y[s * p.y_stride + hp] = acc + d_skip[h] * xv;
 }

@@ -104,14 +104,18 @@ fn launch(
         && xbc_act.offset.is_multiple_of(4)
         && xbc_act.stride.is_multiple_of(4);
     let v = variant(gpu, "mamba_scan", true, if v4 { &["V4"] } else { &[] });
-    let tpr = if gpu.paths.subgroups {
-        gpu.paths.subgroup_size
+    // Rows per workgroup: one per invocation for lane-rows decode steps (64), else one per
+    // subgroup (or 32 invocations) of 256.
+    let (entry, rows_per_wg) = if gpu.paths.lane_rows && n_tok == 1 {
+        ("ssm_scan_rows", 64)
+    } else if gpu.paths.subgroups {
+        ("ssm_scan", 256 / gpu.paths.subgroup_size)
     } else {
-        32
+        ("ssm_scan", 256 / 32)
     };
     let rows_total = u32_of(n_seq * dims.d_inner(), "scan rows")?;
     rec.dispatch(
-        &gpu.pipeline(&v, "ssm_scan")?,
+        &gpu.pipeline(&v, entry)?,
         "mamba_scan",
         &p,
         vec![
@@ -124,7 +128,7 @@ fn launch(
             Bind::whole(&y.buf),
             Bind::whole(slot_buf),
         ],
-        grid(gpu, rows_total.div_ceil(256 / tpr)),
+        grid(gpu, rows_total.div_ceil(rows_per_wg)),
     );
     Ok(())
 }
