@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use super::elementwise::swiglu;
 use super::{ensure, tiling};
 use crate::Result;
-use crate::gpu::{Bind, F16Matrix, Gpu, Recorder, Rows, Tensor, grid};
+use crate::gpu::{Bind, F16Matrix, Gpu, Recorder, Rows, Tensor};
 use crate::kernels::moe::ExpertSum;
 
 #[repr(C)]
@@ -127,10 +127,6 @@ const MATVEC_MAX_TOKENS: usize = 2;
 /// shaders/include/matvec_x.wgsl).
 const MATVEC_WG: u32 = 64;
 const MATVEC_ROWS: u32 = 4;
-/// matmul.wgsl's matmul_rows (prefill with lane rows): rows per workgroup (R_WG × ROWS) and
-/// tokens per invocation (TB).
-const ROWS_KERNEL_ROWS: u32 = 16 * 16;
-const ROWS_KERNEL_TOKENS: u32 = 32;
 /// The matrix-vector kernels' flag for [`crate::gpu::KernelPaths::lane_rows`] (prompts take
 /// matmul.wgsl's `matmul_rows` entry point instead).
 pub(crate) const LANE_ROWS: &str = "LANE_ROWS";
@@ -248,17 +244,10 @@ fn launch(
     ensure(norm.is_none() || fuses_norm(gpu, n_tok), || {
         format!("linear: an input norm over {n_tok} tokens must be applied by rmsnorm first")
     })?;
-    let matvec = uses_matvec(n_tok);
-    let rows_kernel = !matvec && gpu.paths.lane_rows;
-    let (name, entry) = match (matvec, rows_kernel) {
-        (true, _) => ("matvec", "matvec"),
-        (false, true) => ("matmul", "matmul_rows"),
-        (false, false) => ("matmul", "matmul"),
-    };
+    let kernel = tiling::Kernel::pick(gpu, w.rows, n_tok);
+    let (name, entry) = kernel.entry();
     let mut variant = gpu.variant(name, &[]);
-    if matvec && gpu.paths.lane_rows {
-        variant.flags.insert(LANE_ROWS);
-    }
+    variant.flags.extend(kernel.flags(gpu));
     let gate = norm.and_then(|n| n.gate);
     let vec4_rows = |r: Rows| whole_vec4_rows(w.cols, r.offset, r.stride);
     let x4 = vec4_rows(x) && gate.is_none_or(vec4_rows);
@@ -282,12 +271,7 @@ fn launch(
     if gate.is_some() {
         variant.flags.insert("GATED");
     }
-    let (tiling, tile_tokens) = tiling::matmul_tiles(gpu, w.rows, n_tok);
-    if !matvec && !rows_kernel {
-        variant.flags.extend(tiling);
-    }
     let pipeline = gpu.pipeline(&variant, entry)?;
-    let rows_per_wg = matvec_rows_per_workgroup(gpu);
     for part in &w.parts {
         let rows = if glu { part.rows / 2 } else { part.rows } as u32;
         let params = Params {
@@ -339,18 +323,7 @@ fn launch(
             binds.push(Bind::whole(&e.gates).at(10));
             binds.push(Bind::whole(&e.ys));
         }
-        let groups = if matvec {
-            let [gx, gy, _] = grid(gpu, rows.div_ceil(rows_per_wg));
-            [gx, gy, n_tok as u32]
-        } else if rows_kernel {
-            [
-                rows.div_ceil(ROWS_KERNEL_ROWS),
-                (n_tok as u32).div_ceil(ROWS_KERNEL_TOKENS),
-                1,
-            ]
-        } else {
-            [rows.div_ceil(64), (n_tok as u32).div_ceil(tile_tokens), 1]
-        };
+        let groups = kernel.groups(gpu, rows, n_tok as u32);
         rec.dispatch(&pipeline, "linear", &params, binds, groups);
     }
     Ok(())

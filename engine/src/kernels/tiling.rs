@@ -1,7 +1,68 @@
-//! The tiling of the tiled products (matmul.wgsl, moe_mm.wgsl): `SMALL` for short prompts,
-//! `CPU` on CPU drivers, `WIDE` on GPUs whose limits allow it, else the portable 64×64 tiling
-//! of 64 invocations.
-use crate::gpu::Gpu;
+//! Which kernel a dense product takes ([`Kernel`]), and the tiling of the tiled products
+//! (matmul.wgsl, moe_mm.wgsl): `SMALL` for short prompts, `CPU` on CPU drivers, `WIDE` on GPUs
+//! whose limits allow it, else the portable 64×64 tiling of 64 invocations.
+use super::linear::{LANE_ROWS, matvec_rows_per_workgroup, uses_matvec};
+use crate::gpu::{Gpu, grid};
+
+/// matmul.wgsl's matmul_rows (prefill with lane rows): rows per workgroup (R_WG × ROWS) and
+/// tokens per invocation (TB).
+const ROWS_KERNEL_ROWS: u32 = 16 * 16;
+const ROWS_KERNEL_TOKENS: u32 = 32;
+
+/// The kernel that runs a product over some tokens.
+pub(crate) enum Kernel {
+    /// matvec.wgsl, one token per grid row z (≤ MATVEC_MAX_TOKENS tokens).
+    Matvec,
+    /// matmul.wgsl's `matmul_rows`: prompts with lane rows (CPU drivers).
+    Rows,
+    /// matmul.wgsl's tiled `matmul`, with its tiling flags and tokens per tile.
+    Tiled(&'static [&'static str], u32),
+}
+
+impl Kernel {
+    pub(crate) fn pick(gpu: &Gpu, rows: usize, n_tok: usize) -> Kernel {
+        if uses_matvec(n_tok) {
+            Kernel::Matvec
+        } else if gpu.paths.lane_rows {
+            Kernel::Rows
+        } else {
+            let (flags, tile_tokens) = matmul_tiles(gpu, rows, n_tok);
+            Kernel::Tiled(flags, tile_tokens)
+        }
+    }
+
+    /// Shader file and entry point.
+    pub(crate) fn entry(&self) -> (&'static str, &'static str) {
+        match self {
+            Kernel::Matvec => ("matvec", "matvec"),
+            Kernel::Rows => ("matmul", "matmul_rows"),
+            Kernel::Tiled(..) => ("matmul", "matmul"),
+        }
+    }
+
+    pub(crate) fn flags(&self, gpu: &Gpu) -> Vec<&'static str> {
+        match self {
+            Kernel::Matvec if gpu.paths.lane_rows => vec![LANE_ROWS],
+            Kernel::Tiled(flags, _) => flags.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn groups(&self, gpu: &Gpu, rows: u32, n_tok: u32) -> [u32; 3] {
+        match *self {
+            Kernel::Matvec => {
+                let [gx, gy, _] = grid(gpu, rows.div_ceil(matvec_rows_per_workgroup(gpu)));
+                [gx, gy, n_tok]
+            }
+            Kernel::Rows => [
+                rows.div_ceil(ROWS_KERNEL_ROWS),
+                n_tok.div_ceil(ROWS_KERNEL_TOKENS),
+                1,
+            ],
+            Kernel::Tiled(_, tile_tokens) => [rows.div_ceil(64), n_tok.div_ceil(tile_tokens), 1],
+        }
+    }
+}
 
 /// Token counts up to this use matmul.wgsl's 16-token tiles (SMALL), so a 10-token prompt does
 /// not pay for 64 (or 32).
