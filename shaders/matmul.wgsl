@@ -197,7 +197,7 @@ fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             for (var g = 0u; g < RG; g++) {
                 var d: vec4<f32>;
                 for (var q = 0u; q < 4u; q++) {
-                    d[q] = dot(wv[4u * g + q][0], xv[0]) + dot(wv[4u * g + q][1], xv[1]);
+                    d[q] = dot8f(wv[4u * g + q], xv);
                 }
                 acc[i][g] += d;
             }

@@ -215,7 +215,7 @@ fn moe_mm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
             let n = n0 + tx + TX * j;
             if (n < p.rows) {
                 var v = g[i][j];
-                if (GLU == 1u) { v = v / (1.0 + exp(-v)) * u[i][j]; }
+                if (GLU == 1u) { v = silu(v) * u[i][j]; }
                 y[yr + n] = v;
             }
         }
@@ -258,10 +258,8 @@ fn moe_mm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             for (var i = 0u; i < np; i++) {
                 let xv = load_x8(xy[i].x, k * 8u);
                 for (var j = 0u; j < MR; j++) {
-                    g[i][j / 4u][j % 4u] += dot(wg[j][0], xv[0]) + dot(wg[j][1], xv[1]);
-                    if (GLU == 1u) {
-                        u[i][j / 4u][j % 4u] += dot(wu[j][0], xv[0]) + dot(wu[j][1], xv[1]);
-                    }
+                    g[i][j / 4u][j % 4u] += dot8f(wg[j], xv);
+                    if (GLU == 1u) { u[i][j / 4u][j % 4u] += dot8f(wu[j], xv); }
                 }
             }
         }
@@ -269,7 +267,7 @@ fn moe_mm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             if (r + j >= p.rows) { break; }
             for (var i = 0u; i < np; i++) {
                 var v = g[i][j / 4u][j % 4u];
-                if (GLU == 1u) { v = v / (1.0 + exp(-v)) * u[i][j / 4u][j % 4u]; }
+                if (GLU == 1u) { v = silu(v) * u[i][j / 4u][j % 4u]; }
                 y[xy[i].y + r + j] = v;
             }
         }

@@ -1,6 +1,7 @@
-// Included by the kernels that read 8 activations per load (matvec.wgsl, moe_matvec.wgsl and
-// matmul.wgsl's matmul_rows), which bind `x` as `array<vec4<f32>>` with X4, else
-// `array<f32>`, and have `p.cols`.
+// Included by the kernels that read 8 activations per load (matvec.wgsl, moe_matvec.wgsl,
+// matmul.wgsl's matmul_rows and moe_mm.wgsl's moe_mm_rows), which bind `x` as
+// `array<vec4<f32>>` with X4, else `array<f32>`, and have `p.cols`; and their product with 8
+// weights.
 
 #if X4
 fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
@@ -22,3 +23,8 @@ fn load_x8(base: u32, c: u32) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
 }
 #endif
+
+// Σ of 8 (unpacked) weights times 8 activations.
+fn dot8f(wv: array<vec4<f32>, 2>, xv: array<vec4<f32>, 2>) -> f32 {
+    return dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
+}

@@ -25,8 +25,7 @@ const RPW: u32 = WG / TPR * ROWS;   // rows per workgroup
 
 // Σ of 8 weights (one packed load) times 8 activations.
 fn dot8(q: vec4<u32>, xv: array<vec4<f32>, 2>) -> f32 {
-    let wv = unpack8(q);
-    return dot(wv[0], xv[0]) + dot(wv[1], xv[1]);
+    return dot8f(unpack8(q), xv);
 }
 
 // The products of 4 weight rows (starting at `wr`, in units of 8 halves) with x, column block k.
