@@ -46,13 +46,13 @@ pub fn gpus_with_fused_norms() -> Vec<(&'static str, Arc<Gpu>)> {
     static CTX: OnceLock<Vec<(&'static str, Arc<Gpu>)>> = OnceLock::new();
     CTX.get_or_init(|| {
         let mut v = open_paths(true);
-        let lane_rows = open(GpuOptions {
-            backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
-            fused_norms: Some(true),
-            lane_rows: Some(true),
-            ..Default::default()
-        });
-        if crate::gpu::cpu_driver(&lane_rows.info) {
+        if crate::gpu::cpu_driver(&v[0].1.info) {
+            let lane_rows = open(GpuOptions {
+                backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
+                fused_norms: Some(true),
+                lane_rows: Some(true),
+                ..Default::default()
+            });
             v.push(("features, lane rows", lane_rows));
         }
         v
