@@ -59,12 +59,19 @@ impl Gpu {
         let wgsl = variant.wgsl().map_err(Error::Gpu)?;
         let label = format!("{}::{entry}", variant.shader);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(&label),
-                source: wgpu::ShaderSource::Wgsl(wgsl.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(&label),
+            source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+        };
+        // SAFETY: our own shaders, and every loop in them ends: trip counts are Params fields
+        // or constants and every step is a non-zero constant or a launcher-checked Params
+        // field (engine/tests/shader_loops.rs audits this). wgpu's loop bounding (a 64-bit counter
+        // and a break test added to every loop) made lavapipe's prompt products 1.3× slower.
+        // Bounds checks stay on.
+        let module = unsafe {
+            self.device
+                .create_shader_module_trusted(desc, shader_checks())
+        };
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -115,4 +122,11 @@ impl Gpu {
             consts,
         }
     }
+}
+
+/// wgpu's default runtime checks, less loop bounding (see [`Gpu::pipeline`]).
+fn shader_checks() -> wgpu::ShaderRuntimeChecks {
+    let mut checks = wgpu::ShaderRuntimeChecks::checked();
+    checks.force_loop_bounding = false;
+    checks
 }
