@@ -143,14 +143,21 @@ fn matvec(
     let r = linear_wg(wid, nwg) * RPW + slot * ROWS;
     // Rows past the end read the last row again (no divergent branch in the loop) and are
     // not written.
-    let last = p.rows - 1u;
-    let wr = min(vec4<u32>(r) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last)) * p.ld8;
+    var wr = row_quads(r, p.rows - 1u);
+#if GLU
+    var wu = wr;
+#endif
+    for (var q = 0u; q < QUADS; q++) {
+        wr[q] *= p.ld8;
+#if GLU
+        wu[q] = (wu[q] + p.rows) * p.ld8;
+#endif
+    }
     let xbase = p.x_off + t * p.x_stride;
-    var acc = vec4<f32>(0.0);
+    var acc = array<vec4<f32>, QUADS>();
     var ss = 0.0;
 #if GLU
-    let up = p.rows * p.ld8;
-    var acc_up = vec4<f32>(0.0);
+    var acc_up = array<vec4<f32>, QUADS>();
 #endif
     if (r < p.rows) {
         for (var k = lane; k < p.ld8; k += TPR) {
@@ -159,29 +166,33 @@ fn matvec(
 #else
             let xv = load_x8(xbase, k * 8u);
 #endif
-            acc += dot8x4(wr, k, xv);
+            dot8xq(wr, k, xv, &acc);
 #if GLU
-            acc_up += dot8x4(wr + up, k, xv);
+            dot8xq(wu, k, xv, &acc_up);
 #endif
         }
     }
-    acc = reduce(acc, li, lane);
 #if NORM
     let scale = inv_rms(reduce(vec4<f32>(ss, 0.0, 0.0, 0.0), li, lane).x);
-    acc *= scale;
+#endif
+    for (var q = 0u; q < QUADS; q++) {
+        acc[q] = reduce(acc[q], li, lane);
+#if NORM
+        acc[q] *= scale;
 #endif
 #if GLU
-    var up_acc = reduce(acc_up, li, lane);
+        var up_q = reduce(acc_up[q], li, lane);
 #if NORM
-    up_acc *= scale;
+        up_q *= scale;
 #endif
-    acc = silu4(acc) * up_acc;
+        acc[q] = silu4(acc[q]) * up_q;
 #endif
+    }
     if (lane == 0u) {
         for (var i = 0u; i < ROWS; i++) {
             if (r + i >= p.rows) { break; }
             let row = p.row0 + r + i;
-            var v = acc[i];
+            var v = acc[i / 4u][i % 4u];
             if (p.has_bias == 1u) { v += bias[row]; }
             let o = p.y_off + t * p.y_stride + row;
 #if CONV

@@ -137,18 +137,18 @@ fn moe_matvec(
     let e = ids[s];
 #endif
     let live = r < p.rows && e >= p.e0 && e < p.e1;
-    // acc[0]: the 4 rows' products (gate rows for GLU), acc[1]: the up rows.
-    var acc = array<vec4<f32>, 2>();
+    // The ROWS rows' products (gate rows for GLU), and with GLU the up rows'.
+    var acc = array<vec4<f32>, QUADS>();
+    var up = array<vec4<f32>, QUADS>();
     var ss = 0.0;
     if (live) {
-        // Rows past the expert's last read its last row again (no divergent branch in the
-        // loop) and are not written.
-        let per_expert = p.rows * (1u + GLU);
-        let base = (e - p.e0) * per_expert;
-        let last = p.rows - 1u;
-        let rg = vec4<u32>(base) + min(vec4<u32>(r) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
-        let wg = rg * p.ld8;
-        let wu = (rg + p.rows) * p.ld8;
+        let base = (e - p.e0) * p.rows * (1u + GLU);
+        var wg = row_quads(r, p.rows - 1u);
+        var wu = wg;
+        for (var q = 0u; q < QUADS; q++) {
+            wg[q] = (base + wg[q]) * p.ld8;
+            wu[q] = (base + wu[q] + p.rows) * p.ld8;
+        }
         var xrow = s;
         if (GLU == 1u) { xrow = s / p.top_k; }
         let xbase = p.x_off + xrow * p.x_stride;
@@ -158,19 +158,20 @@ fn moe_matvec(
 #else
             let xv = load_x8(xbase, k * 8u);
 #endif
-            acc[0] += dot8x4(wg, k, xv);
-            if (GLU == 1u) { acc[1] += dot8x4(wu, k, xv); }
+            dot8xq(wg, k, xv, &acc);
+            if (GLU == 1u) { dot8xq(wu, k, xv, &up); }
         }
     }
+    // Split rows (GPUs): QUADS is 1, and the TPR invocations of a row group add up their parts.
 #if !LANE_ROWS
 #if SUBGROUPS
     acc[0] = subgroupAdd(acc[0]);
-    acc[1] = subgroupAdd(acc[1]);
+    up[0] = subgroupAdd(up[0]);
 #if NORM
     ss = subgroupAdd(ss);
 #endif
 #else
-    red[li] = acc;
+    red[li] = array<vec4<f32>, 2>(acc[0], up[0]);
 #if NORM
     red_ss[li] = ss;
 #endif
@@ -185,7 +186,8 @@ fn moe_matvec(
         }
         workgroupBarrier();
     }
-    acc = red[li];
+    acc[0] = red[li][0];
+    up[0] = red[li][1];
 #if NORM
     ss = red_ss[li];
 #endif
@@ -193,14 +195,16 @@ fn moe_matvec(
 #endif
 #if NORM
     let scale = inv_rms(ss);
-    acc[0] *= scale;
-    acc[1] *= scale;
+    for (var q = 0u; q < QUADS; q++) {
+        acc[q] *= scale;
+        up[q] *= scale;
+    }
 #endif
     if (lane == 0u && live) {
         for (var i = 0u; i < ROWS; i++) {
             if (r + i >= p.rows) { break; }
-            var v = acc[0][i];
-            if (GLU == 1u) { v = silu(acc[0][i]) * acc[1][i]; }
+            var v = acc[i / 4u][i % 4u];
+            if (GLU == 1u) { v = silu(v) * up[i / 4u][i % 4u]; }
             y[s * p.y_stride + r + i] = v;
         }
     }

@@ -124,9 +124,10 @@ pub fn uses_matvec(n_tok: usize) -> bool {
 /// Tokens at or below this go through the matrix-vector kernel.
 const MATVEC_MAX_TOKENS: usize = 2;
 /// Invocations per matvec workgroup and rows each group of invocations owns (`WG`, `ROWS` in
-/// shaders/include/matvec_x.wgsl).
+/// shaders/include/matvec_x.wgsl: 8 with lane rows, else 4).
 const MATVEC_WG: u32 = 64;
 const MATVEC_ROWS: u32 = 4;
+const MATVEC_LANE_ROWS: u32 = 8;
 /// The matrix-vector kernels' flag for [`crate::gpu::KernelPaths::lane_rows`] (prompts take
 /// matmul.wgsl's `matmul_rows` entry point instead).
 pub(crate) const LANE_ROWS: &str = "LANE_ROWS";
@@ -217,11 +218,12 @@ fn check_io(w: &F16Matrix, input: Input, y: Rows, n_tok: usize, y_cols: usize) -
 }
 
 /// Output rows per workgroup of matvec.wgsl and moe_matvec.wgsl: MATVEC_WG invocations, TPR
-/// (1 with lane rows, else a subgroup, or 8 on the portable path) per group of MATVEC_ROWS rows.
+/// (1 with lane rows, else a subgroup, or 8 on the portable path) per group of rows.
 pub(crate) fn matvec_rows_per_workgroup(gpu: &Gpu) -> u32 {
-    let tpr = if gpu.paths.lane_rows {
-        1
-    } else if gpu.paths.subgroups {
+    if gpu.paths.lane_rows {
+        return MATVEC_LANE_ROWS * MATVEC_WG;
+    }
+    let tpr = if gpu.paths.subgroups {
         gpu.paths.subgroup_size
     } else {
         8
