@@ -31,6 +31,9 @@ fn json_report_covers_prompt_generation_and_sampling() {
     let bw = &r["bandwidth"];
     assert!(bw["copy_gb_s"].as_f64().unwrap() > 0.0, "{bw}");
     assert!(bw["read_gb_s"].as_f64().unwrap() > 0.0, "{bw}");
+    for pattern in ["read_interleaved_gb_s", "read_runs_gb_s"] {
+        assert!(bw[pattern].as_f64().unwrap() > 0.0, "{bw}");
+    }
     let tests: Vec<&Value> = r["results"].as_array().unwrap().iter().collect();
     let names: Vec<&str> = tests.iter().map(|t| t["test"].as_str().unwrap()).collect();
     assert_eq!(names, ["pp5", "tg4"]);

@@ -16,8 +16,12 @@ pub struct Bandwidth {
     /// The two copies alone.
     pub buffer_copy_gb_s: f64,
     pub kernel_copy_gb_s: f64,
-    /// Bytes read per second by a kernel that only reads.
+    /// Bytes read per second by a kernel that only reads: the faster of the two patterns below.
     pub read_gb_s: f64,
+    /// Neighbouring invocations reading neighbouring 16-byte blocks (what GPUs coalesce).
+    pub read_interleaved_gb_s: f64,
+    /// Each invocation reading one contiguous run of 8 KiB (what CPU drivers read fastest).
+    pub read_runs_gb_s: f64,
     pub probe_bytes: u64,
 }
 
@@ -53,6 +57,9 @@ fn per_op_seconds(reps: usize, mut f: impl FnMut(usize) -> Result<()>) -> Result
     Ok(best)
 }
 
+/// 16-byte blocks in each invocation's run in `read_runs` (8 KiB).
+const RUN_VECS: u32 = 512;
+
 /// Measures copy and read bandwidth with buffers of `bytes` (capped by the binding limit).
 pub fn measure(gpu: &Gpu, bytes: u64, reps: usize) -> Result<Bandwidth> {
     let bytes = bytes.min(gpu.max_binding).max(1 << 20) / 16 * 16;
@@ -74,24 +81,36 @@ pub fn measure(gpu: &Gpu, bytes: u64, reps: usize) -> Result<Bandwidth> {
         per_thread,
         _p: [0; 2],
     };
-    let kernel = |entry: &'static str, binds: &dyn Fn() -> Vec<Bind>| -> Result<f64> {
-        let pipeline = gpu.pipeline(&gpu.variant("bandwidth", &[]), entry)?;
-        per_op_seconds(reps, |n| {
-            let mut rec = Recorder::new(gpu);
-            for _ in 0..n {
-                rec.dispatch(&pipeline, "bandwidth", &params, binds(), grid(gpu, groups));
-            }
-            rec.run()
-        })
+    let kernel =
+        |entry: &'static str, params: &Params, groups: u32, binds: &dyn Fn() -> Vec<Bind>| {
+            let pipeline = gpu.pipeline(&gpu.variant("bandwidth", &[]), entry)?;
+            per_op_seconds(reps, |n| {
+                let mut rec = Recorder::new(gpu);
+                for _ in 0..n {
+                    rec.dispatch(&pipeline, "bandwidth", params, binds(), grid(gpu, groups));
+                }
+                rec.run()
+            })
+        };
+    let read_binds = || vec![Bind::whole(&a), Bind::whole(&sink)];
+    let interleaved = kernel("read_all", &params, groups, &read_binds)?;
+    let run_groups = n_vec.div_ceil(RUN_VECS * 256).min(groups);
+    let runs_params = Params {
+        per_thread: n_vec.div_ceil(run_groups * 256),
+        ..params
     };
-    let read = kernel("read_all", &|| vec![Bind::whole(&a), Bind::whole(&sink)])?;
+    let runs = kernel("read_runs", &runs_params, run_groups, &read_binds)?;
     // Layouts hold only the bindings an entry point uses: copy_all skips the sink.
-    let shader_copy = kernel("copy_all", &|| vec![Bind::whole(&a), Bind::whole(&b).at(3)])?;
+    let copy_binds = || vec![Bind::whole(&a), Bind::whole(&b).at(3)];
+    let shader_copy = kernel("copy_all", &params, groups, &copy_binds)?;
+    let gb_s = |seconds: f64| bytes as f64 / seconds / 1e9;
     Ok(Bandwidth {
-        copy_gb_s: 2.0 * bytes as f64 / copy.min(shader_copy) / 1e9,
-        buffer_copy_gb_s: 2.0 * bytes as f64 / copy / 1e9,
-        kernel_copy_gb_s: 2.0 * bytes as f64 / shader_copy / 1e9,
-        read_gb_s: bytes as f64 / read / 1e9,
+        copy_gb_s: 2.0 * gb_s(copy.min(shader_copy)),
+        buffer_copy_gb_s: 2.0 * gb_s(copy),
+        kernel_copy_gb_s: 2.0 * gb_s(shader_copy),
+        read_gb_s: gb_s(interleaved.min(runs)),
+        read_interleaved_gb_s: gb_s(interleaved),
+        read_runs_gb_s: gb_s(runs),
         probe_bytes: bytes,
     })
 }

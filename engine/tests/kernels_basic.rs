@@ -305,6 +305,12 @@ fn bandwidth_probe_reports_positive_figures() {
         "{bw:?}"
     );
     assert!(bw.read_gb_s > 0.0 && bw.read_gb_s.is_finite(), "{bw:?}");
+    // The read roof is the faster of the two read patterns.
+    assert_eq!(
+        bw.read_gb_s,
+        bw.read_interleaved_gb_s.max(bw.read_runs_gb_s),
+        "{bw:?}"
+    );
     eprintln!("{bw:?}");
 }
 

@@ -313,12 +313,14 @@ fn print_markdown(r: &Report) {
     let bw = &r.bandwidth;
     println!(
         "bandwidth (same run, {} MiB buffers): copy {:.2} GB/s (read+write; buffer copy {:.2}, \
-         copy kernel {:.2}), read-only kernel {:.2} GB/s\n",
+         copy kernel {:.2}), read-only kernel {:.2} GB/s (interleaved {:.2}, runs {:.2})\n",
         bw.probe_bytes >> 20,
         bw.copy_gb_s,
         bw.buffer_copy_gb_s,
         bw.kernel_copy_gb_s,
-        bw.read_gb_s
+        bw.read_gb_s,
+        bw.read_interleaved_gb_s,
+        bw.read_runs_gb_s
     );
     println!(
         "| test | t/s | bytes/token | GB/s | of copy bw | of read bw | host ms/token | dispatches |"
