@@ -20,29 +20,15 @@ struct Params {
 const WG: u32 = 256u;
 const PER: u32 = 16u;              // logits per invocation per block
 const BLOCK: u32 = WG * PER;
-var<workgroup> red_v: array<f32, WG>;
-var<workgroup> red_i: array<u32, WG>;
-var<workgroup> red_bad: array<u32, WG>;
+var<workgroup> red_f: array<f32, WG>;
+var<workgroup> red_u: array<u32, WG>;
 
-// Workgroup argmax of (v, i) with the lowest id on ties; every invocation gets the winner.
+#include argmax_wg
+
+// (the best value's bits, its id, 1 if any logit was NaN or ±inf) for the workgroup.
 fn reduce(li: u32, v: f32, i: u32, bad: u32) -> vec3<u32> {
-    red_v[li] = v;
-    red_i[li] = i;
-    red_bad[li] = bad;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            let ov = red_v[li + s];
-            let oi = red_i[li + s];
-            if (ov > red_v[li] || (ov == red_v[li] && oi < red_i[li])) {
-                red_v[li] = ov;
-                red_i[li] = oi;
-            }
-            red_bad[li] |= red_bad[li + s];
-        }
-        workgroupBarrier();
-    }
-    return vec3<u32>(bitcast<u32>(red_v[0]), red_i[0], red_bad[0]);
+    let top = argmax_wg(li, v, i);
+    return vec3<u32>(bitcast<u32>(top.v), top.id, u32(sum_u(li, bad) != 0u));
 }
 
 @compute @workgroup_size(256)

@@ -43,6 +43,8 @@ var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> red4: array<vec4<f32>, WG>;
 
+#include argmax_wg
+
 fn is_seen(i: u32) -> bool {
     return (atomicLoad(&seen[i / 32u]) & (1u << (i % 32u))) != 0u;
 }
@@ -77,18 +79,6 @@ fn sum_f4(li: u32, v: vec4<f32>) -> vec4<f32> {
 
 fn sum_f(li: u32, v: f32) -> f32 {
     return sum_f4(li, vec4<f32>(v, 0.0, 0.0, 0.0)).x;
-}
-
-fn sum_u(li: u32, v: u32) -> u32 {
-    red_u[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) { red_u[li] += red_u[li + s]; }
-        workgroupBarrier();
-    }
-    let r = workgroupUniformLoad(&red_u[0]);
-    workgroupBarrier();
-    return r;
 }
 
 // The thresholds are found by a 4-way search: each pass over the vocabulary tests three points
@@ -152,20 +142,9 @@ fn sample(@builtin(local_invocation_index) li: u32) {
         let v = penalized(i);
         if (v > bv) { bv = v; bi = i; }
     }
-    red_f[li] = bv;
-    red_u[li] = bi;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            let ov = red_f[li + s];
-            let oi = red_u[li + s];
-            if (ov > red_f[li] || (ov == red_f[li] && oi < red_u[li])) { red_f[li] = ov; red_u[li] = oi; }
-        }
-        workgroupBarrier();
-    }
-    let best = red_u[0];
-    let lmax = red_f[0];
-    workgroupBarrier();
+    let top = argmax_wg(li, bv, bi);
+    let best = top.id;
+    let lmax = top.v;
     let bad = sum_u(li, nonfinite);
     if (p.temperature == 0.0 || bad != 0u) {
         if (li == 0u) { out[0] = min(best, p.n - 1u); out[1] = u32(bad != 0u); }
