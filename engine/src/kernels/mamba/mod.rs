@@ -20,6 +20,7 @@ mod decode;
 pub mod norm;
 pub mod scan;
 pub mod ssd;
+mod ssd_stages;
 pub mod state;
 
 use std::collections::BTreeSet;
