@@ -5,6 +5,7 @@
 //! Every file is untrusted input: errors name the file, tensor, field or value at fault, and
 //! nothing panics on malformed data.
 pub mod chat;
+mod chat_filters;
 pub mod config;
 mod config_check;
 pub mod convert;
