@@ -8,6 +8,7 @@ pub mod chat;
 mod chat_filters;
 pub mod config;
 mod config_check;
+mod config_fields;
 pub mod convert;
 pub mod inspect;
 mod json;
