@@ -2,6 +2,8 @@
 //! configs and a tiny byte-level BPE tokenizer.
 #![allow(dead_code)]
 
+pub mod config;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
