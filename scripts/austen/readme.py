@@ -112,7 +112,7 @@ output quality.
   router load-balancing loss 0.01; Mamba-2 reference init of `dt_bias` / `A_log`.
 * {s['steps']} steps, {s['tokens_seen']/1e6:.2f}M tokens seen, {s['train_wall_s']/60:.1f} min wall time on {s['threads']} CPU thread
   ({s['tokens_per_s']} tokens/s on average including compilation and evaluation; up to
-  {max(e.get('tok_s', 0) for e in train_stats['log'])} tokens/s while the core was not shared with other jobs).
+  {max((e.get('tok_s', 0) for e in train_stats['log']), default=s['tokens_per_s'])} tokens/s while the core was not shared with other jobs).
 * Final losses of the shipped bf16 weights (evaluated in float32, nats/token, {s['seq_len']}-token windows):
   training prose {fe['train_prose']['loss']:.3f} ({fe['train_prose']['tokens']} tokens sampled),
   **held-out prose {fe['val_prose']['loss']:.3f}** (≈ {bpc(fe['val_prose']['loss']):.2f} bits/char; all {fe['val_prose']['tokens']} held-out tokens),
