@@ -141,18 +141,10 @@ fn matvec(
 #endif
     let t = wid.z;
     let r = linear_wg(wid, nwg) * RPW + slot * ROWS;
-    // Rows past the end read the last row again (no divergent branch in the loop) and are
-    // not written.
-    var wr = row_quads(r, p.rows - 1u);
+    let wr = row_offsets(r, 0u);
 #if GLU
-    var wu = wr;
+    let wu = row_offsets(r, p.rows);   // the up rows follow the gate rows
 #endif
-    for (var q = 0u; q < QUADS; q++) {
-        wr[q] *= p.ld8;
-#if GLU
-        wu[q] = (wu[q] + p.rows) * p.ld8;
-#endif
-    }
     let xbase = p.x_off + t * p.x_stride;
     var acc = array<vec4<f32>, QUADS>();
     var ss = 0.0;

@@ -143,12 +143,8 @@ fn moe_matvec(
     var ss = 0.0;
     if (live) {
         let base = (e - p.e0) * p.rows * (1u + GLU);
-        var wg = row_quads(r, p.rows - 1u);
-        var wu = wg;
-        for (var q = 0u; q < QUADS; q++) {
-            wg[q] = (base + wg[q]) * p.ld8;
-            wu[q] = (base + wu[q] + p.rows) * p.ld8;
-        }
+        let wg = row_offsets(r, base);
+        let wu = row_offsets(r, base + p.rows);
         var xrow = s;
         if (GLU == 1u) { xrow = s / p.top_k; }
         let xbase = p.x_off + xrow * p.x_stride;

@@ -1,9 +1,10 @@
 // Included by the matrix-vector kernels (matvec.wgsl, moe_matvec.wgsl) after load_x8, which
-// bind the f16 weights as `w: array<vec4<u32>>` and have `p.cols` (and `p.eps` with NORM): the
-// work split (must match `matvec_rows_per_workgroup` in kernels/linear.rs) and products of 8
-// weights with 8 activations. NORM kernels read raw rows that still need their RMSNorm: they also bind
-// its weight g at binding 5, sum x² over the activations they load (`load_xn8`) and scale the
-// finished dot products by `inv_rms`; GATED ones (matvec only) first gate the rows by silu(z).
+// bind the f16 weights as `w: array<vec4<u32>>` and have `p.rows`, `p.ld8`, `p.cols` (and
+// `p.eps` with NORM): the work split (must match `matvec_rows_per_workgroup` in
+// kernels/linear.rs) and products of 8 weights with 8 activations. NORM kernels read raw rows
+// that still need their RMSNorm: they also bind its weight g at binding 5, sum x² over the
+// activations they load (`load_xn8`) and scale the finished dot products by `inv_rms`; GATED
+// ones (matvec only) first gate the rows by silu(z).
 
 const WG: u32 = 64u;    // invocations per workgroup
 #if LANE_ROWS
@@ -42,14 +43,16 @@ fn dot8x4(wr: vec4<u32>, k: u32, xv: array<vec4<f32>, 2>) -> vec4<f32> {
                      dot8(w[wr.w + k], xv));
 }
 
-// Rows r .. r + ROWS in quads; those past `last` repeat it (read, never written), so the
+// Weight offsets (units of 8 halves) of rows r .. r + ROWS of the matrix whose row 0 is row
+// `first` of `w`, in quads. Rows past p.rows − 1 repeat it (read, never written), so the
 // product loop has no divergent branch.
-fn row_quads(r: u32, last: u32) -> array<vec4<u32>, QUADS> {
-    var rows = array<vec4<u32>, QUADS>();
+fn row_offsets(r: u32, first: u32) -> array<vec4<u32>, QUADS> {
+    var offs = array<vec4<u32>, QUADS>();
     for (var q = 0u; q < QUADS; q++) {
-        rows[q] = min(vec4<u32>(r + 4u * q) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
+        let rows = min(vec4<u32>(r + 4u * q) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
+        offs[q] = (vec4<u32>(first) + rows) * p.ld8;
     }
-    return rows;
+    return offs;
 }
 
 // acc += the products of the ROWS rows whose weights start at `wr` (units of 8 halves) with x.
