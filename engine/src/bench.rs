@@ -30,7 +30,8 @@ pub struct Bandwidth {
 struct Params {
     n_vec: u32,
     per_thread: u32,
-    _p: [u32; 2],
+    runs: u32,
+    _p: u32,
 }
 
 /// Seconds of GPU work each timed submission aims for: a fast GPU moves a probe buffer in
@@ -57,7 +58,7 @@ fn per_op_seconds(reps: usize, mut f: impl FnMut(usize) -> Result<()>) -> Result
     Ok(best)
 }
 
-/// 16-byte blocks in each invocation's run in `read_runs` (8 KiB).
+/// 16-byte blocks in each invocation's run when `read_all` reads runs (8 KiB).
 const RUN_VECS: u32 = 512;
 
 /// Measures copy and read bandwidth with buffers of `bytes` (capped by the binding limit).
@@ -79,7 +80,8 @@ pub fn measure(gpu: &Gpu, bytes: u64, reps: usize) -> Result<Bandwidth> {
     let params = Params {
         n_vec,
         per_thread,
-        _p: [0; 2],
+        runs: 0,
+        _p: 0,
     };
     let kernel =
         |entry: &'static str, params: &Params, groups: u32, binds: &dyn Fn() -> Vec<Bind>| {
@@ -93,13 +95,14 @@ pub fn measure(gpu: &Gpu, bytes: u64, reps: usize) -> Result<Bandwidth> {
             })
         };
     let read_binds = || vec![Bind::whole(&a), Bind::whole(&sink)];
-    let interleaved = kernel("read_all", &params, groups, &read_binds)?;
+    let interleaved_s = kernel("read_all", &params, groups, &read_binds)?;
     let run_groups = n_vec.div_ceil(RUN_VECS * 256).min(groups);
     let runs_params = Params {
         per_thread: n_vec.div_ceil(run_groups * 256),
+        runs: 1,
         ..params
     };
-    let runs = kernel("read_runs", &runs_params, run_groups, &read_binds)?;
+    let runs_s = kernel("read_all", &runs_params, run_groups, &read_binds)?;
     // Layouts hold only the bindings an entry point uses: copy_all skips the sink.
     let copy_binds = || vec![Bind::whole(&a), Bind::whole(&b).at(3)];
     let shader_copy = kernel("copy_all", &params, groups, &copy_binds)?;
@@ -108,9 +111,9 @@ pub fn measure(gpu: &Gpu, bytes: u64, reps: usize) -> Result<Bandwidth> {
         copy_gb_s: 2.0 * gb_s(copy.min(shader_copy)),
         buffer_copy_gb_s: 2.0 * gb_s(copy),
         kernel_copy_gb_s: 2.0 * gb_s(shader_copy),
-        read_gb_s: gb_s(interleaved.min(runs)),
-        read_interleaved_gb_s: gb_s(interleaved),
-        read_runs_gb_s: gb_s(runs),
+        read_gb_s: gb_s(interleaved_s.min(runs_s)),
+        read_interleaved_gb_s: gb_s(interleaved_s),
+        read_runs_gb_s: gb_s(runs_s),
         probe_bytes: bytes,
     })
 }
