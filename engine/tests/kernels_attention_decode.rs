@@ -5,7 +5,7 @@ mod attention_common;
 
 use attention_common::*;
 use granite_engine::gpu::{Recorder, Rows};
-use granite_engine::kernels::attention::{TABLE_MAX, attention_decode, flash_decode, kv_append};
+use granite_engine::kernels::attention::{TABLE_MAX, flash_decode, kv_append};
 use granite_engine::reference::attention::{RefKvSeq, causal_attention};
 use granite_engine::testing::{Rng, assert_close, for_each_path};
 
@@ -69,25 +69,10 @@ fn batched_decode_of_several_sequences() {
         // Slot 2 starts empty: its first token is decoded in the batch too.
         let seqs = [3usize, 0, 2, 1];
         for step in 0..2 {
-            let qkv = Qkv::new(gpu, &mut rng, seqs.len(), &d);
-            let out = Out::new(gpu, seqs.len(), &d);
-            let mut rec = Recorder::new(gpu);
-            let (q, k, v) = (qkv.q(), qkv.k(), qkv.v());
-            attention_decode(&mut rec, q, k, v, out.rows(), &mut kv, 0, &seqs, &d).unwrap();
-            rec.run().unwrap();
-            let got = out.read(gpu);
-            let (hq, hk) = (d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim);
-            for (b, &s) in seqs.iter().enumerate() {
-                let want = refs[s].forward(
-                    &qkv.q[b * hq..][..hq],
-                    &qkv.k[b * hk..][..hk],
-                    &qkv.v[b * hk..][..hk],
-                    1,
-                    &d,
-                );
-                let what = format!("batched decode seq {s} step {step} [{path}]");
-                assert_close(&what, &got[b * hq..][..hq], &want, TOL);
-            }
+            let what = format!("batched decode step {step} [{path}]");
+            decode_batch(gpu, &mut rng, &mut kv, &seqs, &d, &what, |s, q, k, v| {
+                refs[s].forward(q, k, v, 1, &d)
+            });
         }
     });
 }
@@ -106,23 +91,11 @@ fn decode_batch_larger_than_one_table() {
             prefill_step(gpu, &mut rng, &mut kv, r, s, 1 + s % 5, &d, "many prefix");
         }
         let seqs: Vec<usize> = (0..n).rev().collect();
-        let qkv = Qkv::new(gpu, &mut rng, n, &d);
-        let out = Out::new(gpu, n, &d);
-        let mut rec = Recorder::new(gpu);
-        let (q, k, v) = (qkv.q(), qkv.k(), qkv.v());
-        attention_decode(&mut rec, q, k, v, out.rows(), &mut kv, 0, &seqs, &d).unwrap();
-        rec.run().unwrap();
-        let got = out.read(gpu);
-        let (hq, hk) = (d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim);
-        for (b, &s) in seqs.iter().enumerate() {
-            let (q, k, v) = (
-                &qkv.q[b * hq..][..hq],
-                &qkv.k[b * hk..][..hk],
-                &qkv.v[b * hk..][..hk],
-            );
-            let want = refs[s].forward(q, k, v, 1, &d);
-            let what = format!("decode of {n} seqs, seq {s} [{path}]");
-            assert_close(&what, &got[b * hq..][..hq], &want, TOL);
+        let what = format!("decode of {n} seqs [{path}]");
+        decode_batch(gpu, &mut rng, &mut kv, &seqs, &d, &what, |s, q, k, v| {
+            refs[s].forward(q, k, v, 1, &d)
+        });
+        for s in 0..n {
             assert_eq!(kv.len(0, s), 2 + s % 5);
         }
     });

@@ -159,12 +159,42 @@ pub fn decode_step(
     d: &AttnDims,
     what: &str,
 ) {
-    let qkv = Qkv::new(gpu, rng, 1, d);
-    let out = Out::new(gpu, 1, d);
+    decode_batch(gpu, rng, kv, &[seq], d, what, |_, q, k, v| {
+        reference.forward(q, k, v, 1, d)
+    });
+}
+
+/// Decodes one random token of each of `seqs` in one call on the GPU and checks row b against
+/// `reference(seqs[b], q, k, v)`, the CPU reference's output for that token.
+pub fn decode_batch(
+    gpu: &Gpu,
+    rng: &mut Rng,
+    kv: &mut KvCache,
+    seqs: &[usize],
+    d: &AttnDims,
+    what: &str,
+    mut reference: impl FnMut(usize, &[f32], &[f32], &[f32]) -> Vec<f32>,
+) {
+    let qkv = Qkv::new(gpu, rng, seqs.len(), d);
+    let out = Out::new(gpu, seqs.len(), d);
     let mut rec = Recorder::new(gpu);
     let (q, k, v) = (qkv.q(), qkv.k(), qkv.v());
-    attention_decode(&mut rec, q, k, v, out.rows(), kv, 0, &[seq], d).unwrap();
+    attention_decode(&mut rec, q, k, v, out.rows(), kv, 0, seqs, d).unwrap();
     rec.run().unwrap();
-    let want = reference.forward(&qkv.q, &qkv.k, &qkv.v, 1, d);
-    assert_close(what, &out.read(gpu), &want, TOL);
+    let got = out.read(gpu);
+    let (hq, hk) = (d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim);
+    for (b, &s) in seqs.iter().enumerate() {
+        let (q, k, v) = (
+            &qkv.q[b * hq..][..hq],
+            &qkv.k[b * hk..][..hk],
+            &qkv.v[b * hk..][..hk],
+        );
+        let want = reference(s, q, k, v);
+        assert_close(
+            &format!("{what}, seq {s}"),
+            &got[b * hq..][..hq],
+            &want,
+            TOL,
+        );
+    }
 }
