@@ -142,34 +142,28 @@ fn snapshot_restore_and_slot_copies_are_exact() {
         let scratch = MambaScratch::new(gpu, &d, 12).unwrap();
         let out = poisoned(gpu, &[12, d.d_inner()]);
         let snap = state.alloc_snapshot(gpu).unwrap();
+        // Tokens start .. start + n of the prefill into slot 1.
+        let prefill = |rec: &mut Recorder, start: usize, n: usize| {
+            m.prefill(
+                rec,
+                &state,
+                1,
+                &scratch,
+                &out,
+                start,
+                n,
+                PrefillScan::Chunked,
+                &d,
+            )
+        };
         let mut rec = Recorder::new(gpu);
-        m.prefill(
-            &mut rec,
-            &state,
-            1,
-            &scratch,
-            &out,
-            0,
-            5,
-            PrefillScan::Chunked,
-            &d,
-        );
+        prefill(&mut rec, 0, 5);
         state.snapshot(&mut rec, 1, &snap).unwrap();
         rec.run().unwrap();
         let before = state.read_slot(gpu, 1).unwrap();
         // Modify the slot, then restore it.
         let mut rec = Recorder::new(gpu);
-        m.prefill(
-            &mut rec,
-            &state,
-            1,
-            &scratch,
-            &out,
-            5,
-            7,
-            PrefillScan::Chunked,
-            &d,
-        );
+        prefill(&mut rec, 5, 7);
         rec.run().unwrap();
         assert_ne!(state.read_slot(gpu, 1).unwrap().1, before.1);
         let mut rec = Recorder::new(gpu);
