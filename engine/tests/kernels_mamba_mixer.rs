@@ -6,7 +6,7 @@ mod mamba_common;
 use granite_engine::gpu::{MemTag, Recorder, Tensor};
 use granite_engine::kernels::mamba::{self, MambaDims, MambaScratch, MambaState, PrefillScan};
 use granite_engine::reference::mamba as cpu;
-use granite_engine::testing::{Rng, assert_close};
+use granite_engine::testing::assert_close;
 use mamba_common::*;
 
 #[test]
@@ -53,14 +53,7 @@ fn mixer_decode_matches_cpu_per_slot() {
         d.time_step_limit = Some((0.05, 0.5));
         let slots = [2usize, 0, 3];
         let m = mixer_case(gpu, d, slots.len(), 90);
-        let state = MambaState::new(gpu, &d, 4).unwrap();
-        let mut rng = Rng::new(91);
-        let mut init = Vec::new();
-        for s in 0..4 {
-            let (c, ss) = random_state(&mut rng, &d);
-            state.write_slot(gpu, s, &c, &ss).unwrap();
-            init.push((c, ss));
-        }
+        let (state, init) = random_slots(gpu, &d, 4, 91);
         let scratch = MambaScratch::new(gpu, &d, slots.len()).unwrap();
         let out = poisoned(gpu, &[slots.len(), d.d_inner()]);
         let sb = slots_buf(gpu, &slots.map(|s| s as u32));

@@ -6,7 +6,7 @@ mod mamba_common;
 use granite_engine::gpu::Recorder;
 use granite_engine::kernels::mamba::{MambaState, scan};
 use granite_engine::reference::mamba as cpu;
-use granite_engine::testing::{Rng, assert_close};
+use granite_engine::testing::assert_close;
 use mamba_common::*;
 
 #[test]
@@ -54,14 +54,7 @@ fn ssm_step_matches_cpu_per_slot() {
         d.time_step_limit = Some((0.05, 0.5));
         let slots = [1u32, 3, 0];
         let c = ssm_case(gpu, d, slots.len(), 50);
-        let state = MambaState::new(gpu, &d, 4).unwrap();
-        let mut rng = Rng::new(51);
-        let mut init = Vec::new();
-        for s in 0..4 {
-            let (cs, ss) = random_state(&mut rng, &d);
-            state.write_slot(gpu, s, &cs, &ss).unwrap();
-            init.push(ss);
-        }
+        let (state, init) = random_slots(gpu, &d, 4, 51);
         let y = poisoned(gpu, &[slots.len(), d.d_inner()]);
         let sb = slots_buf(gpu, &slots);
         let mut rec = Recorder::new(gpu);
@@ -82,7 +75,7 @@ fn ssm_step_matches_cpu_per_slot() {
         let got = y.read(gpu).unwrap();
         let (cd, di, nh) = (d.conv_dim(), d.d_inner(), d.n_heads);
         let dt_raw = c.dt_raw();
-        let mut want_states = init.clone();
+        let mut want_states: Vec<Vec<f32>> = init.into_iter().map(|(_, ss)| ss).collect();
         for (s, &slot) in slots.iter().enumerate() {
             let want = cpu::ssm_sequential(
                 &d,

@@ -112,6 +112,27 @@ pub fn random_state(rng: &mut Rng, d: &MambaDims) -> (Vec<f32>, Vec<f32>) {
     )
 }
 
+/// One slot's conv and SSM state, as host vectors.
+pub type SlotState = (Vec<f32>, Vec<f32>);
+
+/// A state of `n_slots` slots, each written with a random (conv, SSM) state, also returned.
+pub fn random_slots(
+    gpu: &Gpu,
+    d: &MambaDims,
+    n_slots: usize,
+    seed: u64,
+) -> (MambaState, Vec<SlotState>) {
+    let state = MambaState::new(gpu, d, n_slots).unwrap();
+    let mut rng = Rng::new(seed);
+    let mut init = Vec::new();
+    for s in 0..n_slots {
+        let (c, ss) = random_state(&mut rng, d);
+        state.write_slot(gpu, s, &c, &ss).unwrap();
+        init.push((c, ss));
+    }
+    (state, init)
+}
+
 pub fn slots_buf(gpu: &Gpu, slots: &[u32]) -> GpuBuffer {
     mamba::upload_slots(gpu, slots).unwrap()
 }
