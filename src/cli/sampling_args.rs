@@ -1,7 +1,6 @@
 //! Sampling flags shared by `generate` and `chat`.
 use clap::Args;
-use granite_engine::generate::GenerateOptions;
-use granite_engine::kernels::sampling::SamplingParams;
+use granite_engine::{GenerateOptions, SamplingParams};
 
 #[derive(Args, Clone, Debug)]
 pub struct SamplingArgs {
@@ -51,6 +50,7 @@ impl SamplingArgs {
             sampling,
             stop_strings: self.stop.clone(),
             stop_at_eos: true,
+            detokenize: true,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use granite_engine::model_files::ChatMessage;
+use granite_engine::ChatMessage;
 
 use crate::backend::{ModelInfo, Opener, Probe, Settings};
 use crate::headless::Script;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use granite_engine::gpu::MemTag;
-use granite_engine::model_files::{ChatMessage, ModelConfig};
+use granite_engine::MemTag;
+use granite_engine::{ChatMessage, ModelConfig};
 
 use crate::adapter::AdapterInfo;
 

@@ -121,30 +121,21 @@ pub fn settings(args: &Args) -> Result<crate::backend::Settings, String> {
 }
 
 /// The engine's device options from --backend and --adapter.
-pub fn gpu_options(args: &Args) -> Result<granite_engine::gpu::GpuOptions, String> {
-    if let Some(b) = &args.backend {
-        granite_engine::gpu::parse_backend(b).map_err(|e| e.to_string())?;
-    }
-    Ok(granite_engine::gpu::GpuOptions {
+pub fn device_options(args: &Args) -> Result<granite_engine::DeviceOptions, String> {
+    let opts = granite_engine::DeviceOptions {
         backend: args.backend.clone(),
         adapter: args.adapter.clone(),
         ..Default::default()
-    })
+    };
+    opts.check().map_err(|e| e.to_string())?;
+    Ok(opts)
 }
 
 /// A quick check before the window opens, so a wrong --model fails on the terminal with the
 /// reason instead of in a window.
 pub fn check_model_dir(dir: &Path) -> Result<(), String> {
-    if !dir.exists() {
-        return Err(format!("{}: no such folder", dir.display()));
-    }
-    if !dir.is_dir() {
-        return Err(format!(
-            "{}: not a folder (give the folder holding config.json)",
-            dir.display()
-        ));
-    }
-    granite_engine::model_files::ModelConfig::load(dir)
+    let source = granite_engine::ModelSource::Dir(dir.to_path_buf());
+    granite_engine::describe(&source)
         .map(|_| ())
         .map_err(|e| format!("not a Granite 4.0 hybrid model folder: {e}"))
 }

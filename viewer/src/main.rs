@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let opener = if args.fake {
         FakeBackend::opener(Duration::from_millis(args.fake_delay_ms), true)
     } else {
-        match cli::gpu_options(&args) {
+        match cli::device_options(&args) {
             Ok(o) => engine_backend::opener(o),
             Err(e) => {
                 eprintln!("granite-viewer: {e}");

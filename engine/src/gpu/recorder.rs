@@ -179,12 +179,13 @@ impl<'g> Recorder<'g> {
 
     /// Encodes everything recorded and submits it. Does not wait.
     pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
-        self.encode()?.submit()
+        let gpu = self.gpu;
+        self.encode()?.submit(gpu)
     }
 
     /// Encodes everything recorded into one command buffer without submitting it, so the host
     /// can prepare a decode step while the GPU still runs the previous one.
-    pub fn encode(self) -> Result<Encoded<'g>> {
+    pub fn encode(self) -> Result<Encoded> {
         let gpu = self.gpu;
         let dev = &gpu.device;
         let params_buf = (!self.params.is_empty()).then(|| {
@@ -266,7 +267,6 @@ impl<'g> Recorder<'g> {
         gpu.dispatches
             .fetch_add(n_dispatch as u64, Ordering::Relaxed);
         Ok(Encoded {
-            gpu,
             cmd: enc.finish(),
             params: params_buf.map(|b| (b, self.params)),
             stamps,
@@ -285,9 +285,9 @@ impl<'g> Recorder<'g> {
 }
 
 /// A recorded step, encoded and ready to submit (see [`Recorder::encode`]). Dropping it
-/// discards the work.
-pub struct Encoded<'g> {
-    gpu: &'g Gpu,
+/// discards the work. It holds no borrow of the device, so a session can keep the next decode
+/// step encoded between calls.
+pub struct Encoded {
     cmd: wgpu::CommandBuffer,
     /// The parameter buffer the bind groups use, and the bytes to write there at submission.
     params: Option<(wgpu::Buffer, Vec<u8>)>,
@@ -297,10 +297,10 @@ pub struct Encoded<'g> {
     profile: Option<SharedProfile>,
 }
 
-impl Encoded<'_> {
-    /// Writes the parameters and submits. Does not wait, except to read a profile's timestamps.
-    pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
-        let gpu = self.gpu;
+impl Encoded {
+    /// Writes the parameters and submits on `gpu`, the device it was encoded for. Does not
+    /// wait, except to read a profile's timestamps.
+    pub fn submit(self, gpu: &Gpu) -> Result<wgpu::SubmissionIndex> {
         let t = std::time::Instant::now();
         let idx = {
             let _serial = gpu.params.serialize();

@@ -186,23 +186,18 @@ impl Tokenizer {
     }
 
     /// A decoder that turns generated ids into text pieces as they arrive.
-    pub fn stream_decoder(&self, skip_special_tokens: bool) -> StreamDecoder<'_> {
-        StreamDecoder {
-            tok: self,
-            ids: Vec::new(),
-            prefix_offset: 0,
-            read_offset: 0,
-            skip_special_tokens,
-        }
+    pub fn stream_decoder(&self, skip_special_tokens: bool) -> StreamDecoder {
+        StreamDecoder::new(skip_special_tokens)
     }
 }
 
 /// Incremental detokenizer. Byte-level BPE tokens can end in the middle of a multi-byte UTF-8
 /// character; decoding such a prefix yields U+FFFD. So each step decodes a small window of
 /// recent tokens and emits only the new text once it no longer ends in U+FFFD, holding back
-/// the partial bytes until the tokens completing the character arrive.
-pub struct StreamDecoder<'a> {
-    tok: &'a Tokenizer,
+/// the partial bytes until the tokens completing the character arrive. It holds no borrow of
+/// the tokenizer (each call takes it), so a session can keep one between decode steps.
+#[derive(Clone, Debug)]
+pub struct StreamDecoder {
     ids: Vec<u32>,
     /// Start of the window re-decoded for context (so leading-space handling stays right).
     prefix_offset: usize,
@@ -211,27 +206,34 @@ pub struct StreamDecoder<'a> {
     skip_special_tokens: bool,
 }
 
-impl StreamDecoder<'_> {
+impl StreamDecoder {
+    pub fn new(skip_special_tokens: bool) -> Self {
+        StreamDecoder {
+            ids: Vec::new(),
+            prefix_offset: 0,
+            read_offset: 0,
+            skip_special_tokens,
+        }
+    }
+
     /// Adds one token; returns the newly completed text, if any.
-    pub fn push(&mut self, id: u32) -> Result<Option<String>> {
+    pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<Option<String>> {
         self.ids.push(id);
-        self.step(false)
+        self.step(tok, false)
     }
 
     /// Emits whatever is still held back (possibly with U+FFFD for an incomplete character).
-    pub fn flush(&mut self) -> Result<Option<String>> {
-        self.step(true)
+    pub fn flush(&mut self, tok: &Tokenizer) -> Result<Option<String>> {
+        self.step(tok, true)
     }
 
-    fn step(&mut self, force: bool) -> Result<Option<String>> {
+    fn step(&mut self, tok: &Tokenizer, force: bool) -> Result<Option<String>> {
         if self.read_offset >= self.ids.len() {
             return Ok(None);
         }
         let skip = self.skip_special_tokens;
-        let prefix = self
-            .tok
-            .decode(&self.ids[self.prefix_offset..self.read_offset], skip)?;
-        let full = self.tok.decode(&self.ids[self.prefix_offset..], skip)?;
+        let prefix = tok.decode(&self.ids[self.prefix_offset..self.read_offset], skip)?;
+        let full = tok.decode(&self.ids[self.prefix_offset..], skip)?;
         if !force && (full.len() <= prefix.len() || full.ends_with('\u{FFFD}')) {
             return Ok(None);
         }
