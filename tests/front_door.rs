@@ -101,3 +101,17 @@ fn the_check_sees_planted_internal_paths() {
                  fn f(e: granite_engine::Error) {}";
     assert!(violations(clean).is_empty(), "{:?}", violations(clean));
 }
+
+/// A server's scheduler thread owns the engine and its sessions; request handlers share the
+/// engine's figures: the front door's types must cross threads.
+#[test]
+fn front_door_types_cross_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<granite_engine::Engine>();
+    send_sync::<granite_engine::Device>();
+    send::<granite_engine::Session>();
+    send::<granite_engine::Snapshot>();
+    send_sync::<granite_engine::Event>();
+    send_sync::<granite_engine::Error>();
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use super::engine::Shared;
 use super::memory::{SessionMemory, SessionStats};
 use super::stream::Stream;
-use crate::generate::{GenerateOptions, Generator, GeneratorSnapshot};
+use crate::generate::{Decoding, Event, GenerateOptions, Generator, GeneratorSnapshot, Outcome};
 use crate::gpu::{Profile, SharedProfile};
 use crate::model_files::{ChatMessage, ChatOptions};
 use crate::{Error, Result};
@@ -56,6 +56,17 @@ pub struct Session {
     pub(crate) messages: Vec<ChatMessage>,
     pub(crate) stats: Arc<SessionStats>,
     profile: Option<SharedProfile>,
+    /// The generation in progress, if any.
+    active: Option<Active>,
+}
+
+/// A generation in progress on a session.
+struct Active {
+    decoding: Decoding,
+    /// Prompt tokens the caches already held.
+    cached: usize,
+    /// Add the reply to the chat transcript when it ends.
+    chat: bool,
 }
 
 /// A session's state at one point: restore it into the session, or fork from it.
@@ -106,6 +117,7 @@ impl Session {
             messages,
             stats,
             profile: None,
+            active: None,
         };
         s.update_stats();
         s
@@ -175,25 +187,103 @@ impl Session {
 
     /// Appends `input` to the conversation without generating. Returns the tokens fed.
     pub fn feed(&mut self, input: &Input) -> Result<usize> {
+        self.cancel();
         let (ids, _) = self.input_ids(input, false)?;
         let r = self.generator.prefill(&ids);
         self.update_stats();
         r.map(|()| ids.len())
     }
 
-    /// Starts generating after `input` (which may be empty text to continue). The returned
-    /// stream runs one step per item; dropping it stops the generation (what was generated
-    /// stays in the conversation).
+    /// Starts generating after `input` (which may be empty text to continue) and returns a
+    /// stream that runs one step per item; dropping it stops the generation (what was
+    /// generated stays in the conversation).
     pub fn generate(&mut self, input: &Input, opts: &GenerateOptions) -> Result<Stream<'_>> {
+        self.start(input, opts)?;
+        Ok(Stream::new(self))
+    }
+
+    /// Starts generating after `input` without borrowing the session: drive it with
+    /// [`step`](Self::step) (a scheduler holding many sessions does). A generation still in
+    /// progress is cancelled first.
+    pub fn start(&mut self, input: &Input, opts: &GenerateOptions) -> Result<()> {
+        self.cancel();
         let (ids, cached) = self.input_ids(input, true)?;
         let decoding = self.generator.begin(&ids, opts)?;
         let chat = matches!(input, Input::Chat { .. });
-        Ok(Stream::new(self, decoding, cached, chat))
+        self.active = Some(Active {
+            decoding,
+            cached,
+            chat,
+        });
+        Ok(())
+    }
+
+    /// Whether a generation is in progress.
+    pub fn is_generating(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Runs one step of the generation in progress: one prefill chunk or one decode step.
+    /// `None` when no generation is in progress; after [`Event::Done`] or an error the
+    /// generation is over.
+    pub fn step(&mut self) -> Option<Result<Event>> {
+        let active = self.active.as_mut()?;
+        let tokenizer = &self.shared.tokenizer;
+        let event = self
+            .generator
+            .advance(&mut active.decoding, Some(tokenizer));
+        match event {
+            Ok(Some(Event::Done(outcome))) => Some(self.ended(Ok(outcome)).map(Event::Done)),
+            Ok(Some(e)) => {
+                self.update_stats();
+                Some(Ok(e))
+            }
+            Ok(None) => {
+                self.active = None;
+                None
+            }
+            Err(e) => {
+                self.active = None;
+                self.update_stats();
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// The generation in progress has streamed its last token and only its `Done` is left
+    /// (no GPU work).
+    pub fn is_stopping(&self) -> bool {
+        self.active
+            .as_ref()
+            .is_some_and(|a| a.decoding.is_stopping())
+    }
+
+    /// Stops the generation in progress, if any, and returns what it produced.
+    pub fn cancel(&mut self) -> Option<Result<Outcome>> {
+        let mut active = self.active.take()?;
+        let outcome = self.generator.cancel(&mut active.decoding);
+        self.active = Some(active);
+        Some(self.ended(outcome))
+    }
+
+    /// Closes the generation in progress with `outcome`: statistics, cached tokens, transcript.
+    fn ended(&mut self, outcome: Result<Outcome>) -> Result<Outcome> {
+        let active = self.active.take();
+        self.update_stats();
+        let mut outcome = outcome?;
+        if let Some(a) = active {
+            outcome.cached_tokens = a.cached;
+            if a.chat {
+                self.messages.push(ChatMessage::assistant(&outcome.text));
+            }
+        }
+        Ok(outcome)
     }
 
     /// Logits (already divided by `logits_scaling`) at every position of `ids`, fed after the
     /// conversation; one row per id.
     pub fn logits(&mut self, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
+        self.cancel();
         let r = self.generator.logits_all(ids);
         self.update_stats();
         r
@@ -201,6 +291,7 @@ impl Session {
 
     /// Empties the conversation.
     pub fn reset(&mut self) -> Result<()> {
+        self.active = None;
         self.messages.clear();
         let r = self.generator.reset();
         self.update_stats();
@@ -209,6 +300,7 @@ impl Session {
 
     /// A copy of the conversation's caches and tokens, on the GPU.
     pub fn snapshot(&mut self) -> Result<Snapshot> {
+        self.cancel();
         Ok(Snapshot {
             generator: self.generator.snapshot()?,
             messages: self.messages.clone(),
@@ -217,6 +309,7 @@ impl Session {
 
     /// Makes the conversation what `snap` holds; the snapshot stays usable.
     pub fn restore(&mut self, snap: &Snapshot) -> Result<()> {
+        self.active = None;
         self.generator.restore(&snap.generator)?;
         self.messages = snap.messages.clone();
         self.update_stats();
@@ -225,6 +318,7 @@ impl Session {
 
     /// A new session that continues from this one's current point (no prefill).
     pub fn fork(&mut self) -> Result<Session> {
+        self.cancel();
         let generator = self.generator.fork()?;
         let s = Session::with_generator(self.shared.clone(), generator, self.messages.clone());
         Ok(s)
