@@ -10,7 +10,7 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use crate::gpu::{Encoded, Gpu, GpuBuffer, MemTag, Recorder, SharedProfile, cpu_driver};
+use crate::gpu::{Encoded, GpuBuffer, MemTag, Recorder, SharedProfile};
 use crate::kernels::sampling::{Sampler, SamplingParams};
 use crate::model::{LogitRows, Model, Scratch, State};
 use crate::model_files::Tokenizer;
@@ -18,21 +18,7 @@ use crate::{Error, Result};
 
 mod step;
 
-/// Tokens per prefill call: bounds the activation scratch; long prompts run in several calls.
-/// Tokens per prefill call on CPU drivers, and rows of logits per `logits_all` call.
-pub const PREFILL_CHUNK: usize = 256;
-/// Tokens per prefill call on GPUs: 4× the workgroups per matrix product (a 256-token call
-/// leaves most of a large GPU idle) and a quarter of the dispatches per prompt.
-pub const GPU_PREFILL_CHUNK: usize = 1024;
-
-/// Tokens per prefill call on this adapter.
-pub fn prefill_chunk(gpu: &Gpu) -> usize {
-    if cpu_driver(&gpu.info) {
-        PREFILL_CHUNK
-    } else {
-        GPU_PREFILL_CHUNK
-    }
-}
+pub use crate::model::{GPU_PREFILL_CHUNK, PREFILL_CHUNK, prefill_chunk};
 
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
