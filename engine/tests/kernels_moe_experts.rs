@@ -10,7 +10,7 @@ use granite_engine::kernels::moe::{
 use granite_engine::reference::moe::MoeRef;
 use granite_engine::reference::norm::rmsnorm;
 use granite_engine::testing::{
-    REQUIRE_BACKEND_ENV, Rng, assert_close, for_each_path, gpus_with_fused_norms,
+    REQUIRE_BACKEND_ENV, Rng, assert_close, for_each_path, gpus_with_fused_norms, poison,
 };
 
 struct Case {
@@ -162,7 +162,9 @@ fn check_paths(gpu: &Gpu, what: &str) -> usize {
                     ..Default::default()
                 };
                 // Rows the other path left in the scratch must not stand in for skipped ones.
-                scratch.poison(gpu);
+                for buf in scratch.buffers() {
+                    poison(gpu, buf);
+                }
                 let y = case.run(gpu, &mut scratch, &v, &nan, opts);
                 let tag = format!("moe {dims:?} T={n_tok} {path:?} [{what}]");
                 assert_close(&tag, &y, &want, 2e-5);

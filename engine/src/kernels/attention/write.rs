@@ -5,7 +5,6 @@ use super::KvCache;
 use crate::Result;
 use crate::gpu::{Bind, Recorder, Rows, grid};
 use crate::kernels::ensure;
-use crate::reference::attention::rope_inv_freq;
 
 /// Tokens per dispatch when every token has its own position / cache row (the table lives in
 /// the uniform block); longer lists are split into several dispatches.
@@ -37,6 +36,18 @@ struct RopeParams {
 
 /// Positions go through f32 (as in transformers), exact below 2^24.
 const MAX_POS: usize = 1 << 24;
+
+/// `inv_freq[i] = 1 / θ^(2i / hd)` for `i < hd / 2`, in f32 as transformers computes it
+/// (`1.0 / (base ** (arange(0, dim, 2).float() / dim))`). The launcher uploads these numbers
+/// and the CPU reference uses them too, so kernel and reference agree on them bit for bit.
+pub fn rope_inv_freq(head_dim: usize, theta: f32) -> Vec<f32> {
+    (0..head_dim / 2)
+        .map(|i| {
+            let e = (2 * i) as f32 / head_dim as f32;
+            1.0f32 / ((theta as f64).powf(e as f64) as f32)
+        })
+        .collect()
+}
 
 /// Rotates `n_heads` heads of `n_tok` rows of `x` in place (HF rotate-half, θ = `theta`).
 pub fn rope(
