@@ -23,7 +23,9 @@ pub use model_files::chat::{ContentPart, FunctionCall, MessageContent, ToolCall}
 /// Sizes, parameters and cache figures computed from a config (no GPU): what `inspect` shows.
 pub use model_files::inspect;
 pub use model_files::tensors::TensorCategory;
-pub use model_files::{ChatMessage, ChatOptions, LayerKind, ModelConfig, PositionEmbedding};
+pub use model_files::{
+    ChatMessage, ChatOptions, GenerationDefaults, LayerKind, ModelConfig, PositionEmbedding,
+};
 
 /// Internal modules: crate-private, public with the `testing` feature for tests and benches.
 macro_rules! internal {

@@ -96,16 +96,7 @@ impl ModelConfig {
 
     /// Parses config.json text; `path` is only used to name the file in errors.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
-        let value = json::parse_python_json(text).map_err(|msg| Error::Format {
-            file: path.to_path_buf(),
-            msg: format!("invalid JSON: {msg}"),
-        })?;
-        let Value::Object(obj) = value else {
-            return Err(Error::Format {
-                file: path.to_path_buf(),
-                msg: "config.json must be a JSON object".into(),
-            });
-        };
+        let obj = json::parse_object(text, path)?;
         parse(&Fields::new(&obj, path))
     }
 
