@@ -108,7 +108,16 @@ fn cli_generate_prints_english_and_chat_stops() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with(" the two ladies"), "{text}");
     let question = "Will you dance with me this evening, Miss Bennet?";
-    let chat = ["--chat", "--prompt", question, "-n", "64", "--temperature", "0", "--json"];
+    let chat = [
+        "--chat",
+        "--prompt",
+        question,
+        "-n",
+        "64",
+        "--temperature",
+        "0",
+        "--json",
+    ];
     let v: Value = serde_json::from_slice(&granite_generate(&chat)).unwrap();
     assert_eq!(
         v["stop"], "eos",
@@ -118,7 +127,13 @@ fn cli_generate_prints_english_and_chat_stops() {
 }
 
 fn generate_json(extra: &[&str]) -> Value {
-    let prompt = ["--prompt", "It was a fine morning, and", "-n", "16", "--json"];
+    let prompt = [
+        "--prompt",
+        "It was a fine morning, and",
+        "-n",
+        "16",
+        "--json",
+    ];
     serde_json::from_slice(&granite_generate(&[&prompt[..], extra].concat())).unwrap()
 }
 
