@@ -16,7 +16,7 @@ fn root() -> &'static Path {
 
 /// The bundled model opened through the front door on each kernel path the adapter offers.
 fn engines() -> Vec<(&'static str, Engine)> {
-    let source = ModelSource::dir(root().join("assets/granite-austen"));
+    let source = ModelSource::path(root().join("assets/granite-austen"));
     gpus()
         .into_iter()
         .map(|(path, gpu)| {

@@ -135,7 +135,7 @@ pub fn device_options(args: &Args) -> Result<granite_engine::DeviceOptions, Stri
 /// A quick check before the window opens, so a wrong --model fails on the terminal with the
 /// reason instead of in a window.
 pub fn check_model_dir(dir: &Path) -> Result<(), String> {
-    let source = granite_engine::ModelSource::Dir(dir.to_path_buf());
+    let source = granite_engine::ModelSource::Path(dir.to_path_buf());
     granite_engine::describe(&source)
         .map(|_| ())
         .map_err(|e| format!("not a Granite 4.0 hybrid model folder: {e}"))

@@ -175,7 +175,7 @@ fn serve_model(
         ..Default::default()
     };
     let engine =
-        Engine::open_on(device, &ModelSource::Dir(dir.to_path_buf()), &opts).map_err(fail)?;
+        Engine::open_on(device, &ModelSource::Path(dir.to_path_buf()), &opts).map_err(fail)?;
     let session = engine.session(&SessionOptions::default()).map_err(fail)?;
     let device_info = engine.device_info();
     let timestamps = device_info.paths.timestamps;

@@ -12,7 +12,7 @@
 //! use granite_engine::{ChatMessage, Engine, Event, GenerateOptions, Input, ModelSource};
 //!
 //! # fn main() -> granite_engine::Result<()> {
-//! let engine = Engine::open(&ModelSource::dir("assets/granite-austen"), &Default::default())?;
+//! let engine = Engine::open(&ModelSource::path("assets/granite-austen"), &Default::default())?;
 //! let mut session = engine.session(&Default::default())?;
 //! let chat = Input::chat(vec![ChatMessage::user("Will you dance, Miss Bennet?")]);
 //! for event in session.generate(&chat, &GenerateOptions::default())? {
