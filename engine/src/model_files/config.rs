@@ -11,6 +11,7 @@ use super::config_fields::{
     parse_eos, parse_layer_types, parse_position_embedding, parse_time_step_limit,
 };
 use super::json::{self, Fields};
+use super::files::ModelFiles;
 use crate::{Error, Result};
 
 /// The mixer of one decoder layer (`layer_types[i]`).
@@ -87,6 +88,12 @@ impl ModelConfig {
     /// Reads `<dir>/config.json`.
     pub fn load(dir: &Path) -> Result<Self> {
         Self::from_file(&dir.join("config.json"))
+    }
+
+    /// Reads `config.json` of a model's files.
+    pub fn load_files(files: &ModelFiles) -> Result<Self> {
+        let text = files.required_text("config.json")?;
+        Self::from_json_str(&text, &files.path("config.json"))
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {

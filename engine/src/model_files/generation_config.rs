@@ -6,10 +6,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::files::ModelFiles;
 use super::json::{Fields, parse_object};
 use crate::generate::GenerateOptions;
 use crate::kernels::sampling::SamplingParams;
-use crate::{Error, Result};
+use crate::Result;
 
 pub const FILE: &str = "generation_config.json";
 
@@ -27,11 +28,14 @@ pub struct GenerationDefaults {
 impl GenerationDefaults {
     /// Reads `dir/generation_config.json`; a folder without one has no defaults.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text, &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(Error::io(path, e)),
+        Self::load_files(&ModelFiles::Dir(dir.to_path_buf()))
+    }
+
+    /// Reads `generation_config.json` of a model's files; without one there are no defaults.
+    pub fn load_files(files: &ModelFiles) -> Result<Self> {
+        match files.text(FILE)? {
+            Some(text) => Self::parse(&text, &files.path(FILE)),
+            None => Ok(Self::default()),
         }
     }
 
