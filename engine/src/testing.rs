@@ -1,7 +1,11 @@
 //! Kernel test harness: random inputs, poisoned outputs, comparison against CPU references, and
 //! one GPU context per kernel path so every test runs on the portable and the feature paths.
 //!
-//! Public so the engine's and the CLI's integration tests share it; not used by the engine.
+//! Public so the engine's and the CLI's integration tests share it; not used by the engine,
+//! and compiled only with the `testing` feature.
+pub mod interface;
+mod reflect;
+
 use std::sync::{Arc, OnceLock};
 
 use crate::gpu::{Gpu, GpuBuffer, GpuOptions};
@@ -21,6 +25,8 @@ fn open(opts: GpuOptions) -> Arc<Gpu> {
             gpu.describe()
         );
     }
+    // Every dispatch a test records is checked against its shader's interface.
+    gpu.check_dispatches(interface::check);
     gpu
 }
 
