@@ -304,7 +304,7 @@ fn moe_paths_match_reference() {
 fn moe_expert_stack_split_into_parts() {
     // The fused decode path (top-k inside the expert product) on each part too.
     for (no_features, fused) in [(true, None), (false, None), (false, Some(true))] {
-        let gpu = Gpu::new(&GpuOptions {
+        let gpu = granite_engine::testing::context(GpuOptions {
             no_f16: no_features,
             no_subgroups: no_features,
             max_binding_override: Some(12 << 10),
@@ -313,8 +313,7 @@ fn moe_expert_stack_split_into_parts() {
             // Fused as on a GPU, in a GPU's layout too (CPU drivers default to lane rows).
             lane_rows: fused.map(|_| false),
             ..Default::default()
-        })
-        .unwrap();
+        });
         if !no_features && !gpu.paths.f16 && !gpu.paths.subgroups {
             continue; // no feature path on this adapter
         }
