@@ -48,9 +48,9 @@ fn run_fixture(gpu: &std::sync::Arc<Gpu>, name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures")
         .join(name);
-    let model = Model::load(gpu.clone(), &dir, false).expect("fixture loads");
+    let model = std::sync::Arc::new(Model::load(gpu.clone(), &dir, false).expect("fixture loads"));
     let prompt: Vec<u32> = (0..100).map(|i| (i * 7 + 3) % 200).collect();
-    let mut g = Generator::new(&model, 512).expect("generator");
+    let mut g = Generator::new(model.clone(), 512).expect("generator");
     g.logits_all(&prompt).expect("prefill");
     let sampled = SamplingParams {
         temperature: 0.8,
@@ -69,8 +69,9 @@ fn run_fixture(gpu: &std::sync::Arc<Gpu>, name: &str) {
             sampling,
             stop_strings: vec![],
             stop_at_eos: false,
+            detokenize: false,
         };
-        let mut g = Generator::new(&model, 512).expect("generator");
+        let mut g = Generator::new(model.clone(), 512).expect("generator");
         g.generate(prompt, &opts, None, |_| std::ops::ControlFlow::Continue(()))
             .expect("generation");
     }
