@@ -359,3 +359,42 @@ fn vocabulary_regressions() {
     ));
     assert!(e.contains("unsupported tokenizer"), "{e}");
 }
+
+/// Writes the GGUF fuzz seeds (`fuzz/corpus/gguf/seed-*`) when GGUF_FUZZ_SEEDS names the
+/// folder: the smallest fixture as a whole model, and the same file cut after its header.
+#[test]
+#[ignore = "writes the fuzz seed corpus; run by hand"]
+fn write_fuzz_seeds() {
+    let Ok(dir) = std::env::var("GGUF_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = from_fixture(&fixtures_dir().join("attn_only"), Out::F16);
+    w.write(&dir.join("seed-attn_only-f16.gguf"));
+    let mut q8 = from_fixture(&fixtures_dir().join("moe_nope"), Out::Q8_0);
+    q8.tensors
+        .retain(|t| !t.name.starts_with("blk.") || t.name.starts_with("blk.0."));
+    q8.write(&dir.join("seed-moe_nope-layer0-q8_0.gguf"));
+    let header_only = Writer {
+        tensors: vec![],
+        ..w
+    };
+    header_only.write(&dir.join("seed-attn_only-metadata.gguf"));
+}
+
+#[test]
+fn inspect_text_lists_metadata_types_and_assumptions() {
+    let tmp = TempDir::new("gguf-inspect");
+    let (_, g) = open_fixture("moe_nope", Out::Q8_0, &tmp);
+    let text = g.summary.text(&g.assumptions);
+    for needle in [
+        "general.architecture = \"granitehybrid\"",
+        "tokenizer.ggml.tokens = [512 × STRING]",
+        "Mamba: Q8_0 ×3",
+        "RoutedExperts: F16 ×",
+        "chunk size not stored in GGUF",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}

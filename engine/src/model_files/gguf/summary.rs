@@ -105,3 +105,34 @@ fn category(name: &str, cfg: &ModelConfig) -> TensorCategory {
         _ => Other,
     }
 }
+
+impl Summary {
+    /// The plain-text block `granite inspect FILE.gguf` prints: container facts, metadata,
+    /// tensor types per category, then every assumption.
+    pub fn text(&self, assumptions: &[String]) -> String {
+        use std::fmt::Write;
+        let mut s = format!(
+            "GGUF v{}, alignment {}, {} tensors\nmetadata:\n",
+            self.version, self.alignment, self.tensor_count
+        );
+        for (k, v) in &self.metadata {
+            let _ = writeln!(s, "  {k} = {v}");
+        }
+        s.push_str("tensor types (stored; quantized types are expanded to f16 on upload):\n");
+        for t in &self.types {
+            let _ = writeln!(
+                s,
+                "  {:?}: {} ×{} ({} bytes)",
+                t.category, t.ty, t.tensors, t.bytes
+            );
+        }
+        s.push_str("assumptions:\n");
+        if assumptions.is_empty() {
+            s.push_str("  none\n");
+        }
+        for a in assumptions {
+            let _ = writeln!(s, "  {a}");
+        }
+        s
+    }
+}

@@ -43,15 +43,17 @@ impl GgufWeights {
             tensor: name.into(),
             msg: "not mapped from this GGUF file".into(),
         })?;
-        let parts = m
+        let parts: Vec<&TensorInfo> = m
             .parts
             .iter()
             .map(|&i| &self.file.container.tensors[i])
             .collect();
+        let part_rows = parts.iter().map(|p| p.rows() as usize).collect();
         Ok(GgufTensor {
             file: &self.file,
             map: m,
             parts,
+            part_rows,
         })
     }
 
@@ -77,6 +79,8 @@ pub struct GgufTensor<'a> {
     file: &'a GgufFile,
     map: &'a Mapped,
     parts: Vec<&'a TensorInfo>,
+    /// Rows of each part.
+    part_rows: Vec<usize>,
 }
 
 impl GgufTensor<'_> {
@@ -92,7 +96,7 @@ impl GgufTensor<'_> {
         self.parts[0].ne[0] as usize
     }
     pub fn n_rows(&self) -> usize {
-        self.parts.iter().map(|p| p.rows() as usize).sum()
+        self.part_rows.iter().sum()
     }
     /// Bytes stored in the file for this tensor.
     pub fn stored_bytes(&self) -> u64 {
@@ -109,8 +113,7 @@ impl GgufTensor<'_> {
 
     /// Dequantises our row `r` into `out` (length = row_len).
     fn row_f32(&self, r: usize, out: &mut [f32]) -> Result<()> {
-        let rows: Vec<usize> = self.parts.iter().map(|p| p.rows() as usize).collect();
-        let (p, sr) = self.map.source_row(r, &rows);
+        let (p, sr) = self.map.source_row(r, &self.part_rows);
         let part = self.parts[p];
         let rb = part.row_bytes();
         let bytes = self
