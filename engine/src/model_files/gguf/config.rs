@@ -161,6 +161,12 @@ pub fn read_config(f: &GgufFile) -> Result<GgufConfig> {
     if cfg.has_mamba() {
         mamba(&mut k, &mut cfg)?;
     }
+    if cfg.max_position_embeddings == 1 << 20 && rope == PositionEmbedding::None {
+        k.assumptions.push(format!(
+            "{} = 1048576 is the converter's value for NoPE models, not a trained context length",
+            k.k("context_length")
+        ));
+    }
     let empty = Map::new();
     validate(&cfg, &Fields::new(&empty, f.path()))?;
     Ok(GgufConfig {
