@@ -89,8 +89,12 @@ fn configs_come_back_from_the_metadata() {
 #[test]
 fn tensors_come_back_in_our_layout() {
     let tmp = TempDir::new("gguf-tensors");
-    for name in MODELS {
-        let (dir, g) = open_fixture(name, Out::F16, &tmp);
+    for (name, out) in MODELS
+        .map(|m| (m, Out::F16))
+        .into_iter()
+        .chain([("moe_nope", Out::Bf16)])
+    {
+        let (dir, g) = open_fixture(name, out, &tmp);
         let st = ModelWeights::open(&dir, &g.config).unwrap();
         let gw = ModelWeights::from_gguf(g.weights);
         for spec in granite_engine::model_files::expected_tensors(&g.config) {

@@ -13,12 +13,17 @@ use super::{T, V, Writer, f16_bits, quantize_q8_0};
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Out {
     F16,
+    /// BF16 matrices: the released weights bit for bit.
+    Bf16,
     Q8_0,
 }
 
 fn matrix(name: String, ne: &[u64], x: &[f32], out: Out) -> T {
     let (ty, data) = if out == Out::Q8_0 && ne[0].is_multiple_of(32) {
         (8, quantize_q8_0(x))
+    } else if out == Out::Bf16 {
+        let bf16 = |v: &f32| ((v.to_bits() >> 16) as u16).to_le_bytes();
+        (30, x.iter().flat_map(bf16).collect())
     } else {
         (
             1,
@@ -306,7 +311,11 @@ pub fn model_kvs(cfg: &ModelConfig, out: Out) -> Vec<(String, V)> {
         ("general.architecture".to_string(), V::Str(arch.into())),
         (
             "general.file_type".to_string(),
-            V::U32(if out == Out::F16 { 1 } else { 7 }),
+            V::U32(match out {
+                Out::F16 => 1,
+                Out::Bf16 => 32,
+                Out::Q8_0 => 7,
+            }),
         ),
     ];
     out_kvs.extend(kvs.into_iter().map(|(k, v)| (format!("{arch}.{k}"), v)));
