@@ -106,6 +106,9 @@ fn tokenizer_json(f: &GgufFile, tokens: &[&str], types: &[u64], merges: &[&str])
     let mut vocab = Map::new();
     let mut added = Vec::new();
     for (id, (&tok, &ty)) in tokens.iter().zip(types).enumerate() {
+        if tok.is_empty() {
+            return Err(err(f, format!("token {id} is an empty string")));
+        }
         if vocab.insert(tok.to_string(), json!(id)).is_some() {
             return Err(err(
                 f,
