@@ -324,8 +324,15 @@ fn vocabulary_regressions() {
         _ => unreachable!(),
     };
     toks[5] = toks[6].clone();
-    let e = open_err(&set_kv(w.clone(), "tokenizer.ggml.tokens", V::StrArr(toks)));
+    let e = open_err(&set_kv(
+        w.clone(),
+        "tokenizer.ggml.tokens",
+        V::StrArr(toks.clone()),
+    ));
     assert!(e.contains("appears twice"), "{e}");
+    toks[5] = String::new();
+    let e = open_err(&set_kv(w.clone(), "tokenizer.ggml.tokens", V::StrArr(toks)));
+    assert!(e.contains("token 5 is an empty string"), "{e}");
     let e = open_err(&set_kv(
         w.clone(),
         "tokenizer.ggml.merges",
