@@ -4,14 +4,43 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use granite_engine::generate::{GenerateOptions, Generator};
-use granite_engine::model::Model;
-use granite_engine::model_files::Tokenizer;
 use granite_engine::testing::gpus;
+use granite_engine::{
+    ChatMessage, Device, Engine, GenerateOptions, Input, ModelSource, OpenOptions, SessionOptions,
+};
 use serde_json::Value;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled model opened through the front door on each kernel path the adapter offers.
+fn engines() -> Vec<(&'static str, Engine)> {
+    let source = ModelSource::path(root().join("assets/granite-austen"));
+    gpus()
+        .into_iter()
+        .map(|(path, gpu)| {
+            let device = Device::from_gpu(gpu);
+            let engine = Engine::open_on(&device, &source, &OpenOptions::default()).unwrap();
+            (path, engine)
+        })
+        .collect()
+}
+
+fn session(engine: &Engine, context: usize) -> granite_engine::Session {
+    let opts = SessionOptions {
+        context: Some(context),
+    };
+    engine.session(&opts).unwrap()
+}
+
+fn run(
+    s: &mut granite_engine::Session,
+    input: &Input,
+    o: &GenerateOptions,
+) -> granite_engine::Outcome {
+    let stream = s.generate(input, o).unwrap();
+    stream.run(|_| ControlFlow::Continue(())).unwrap()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -28,16 +57,15 @@ fn greedy_continuations_match_transformers() {
         &std::fs::read_to_string(root().join("tests/fixtures/default_model_golden.json")).unwrap(),
     )
     .unwrap();
-    let dir = root().join("assets/granite-austen");
-    let tok = Tokenizer::load(&dir, None).unwrap();
-    for (path, gpu) in gpus() {
-        let model = Model::load(gpu.clone(), &dir, false).unwrap();
+    for (path, engine) in engines() {
         for case in golden["cases"].as_array().unwrap() {
             let name = case["name"].as_str().unwrap();
             let prompt = ids(&case["prompt_ids"]);
             if case["kind"] == "raw" {
                 assert_eq!(
-                    tok.encode(case["prompt_text"].as_str().unwrap()).unwrap(),
+                    engine
+                        .encode(case["prompt_text"].as_str().unwrap())
+                        .unwrap(),
                     prompt,
                     "{name}: tokenizer"
                 );
@@ -48,10 +76,7 @@ fn greedy_continuations_match_transformers() {
                 stop_at_eos: true,
                 ..Default::default()
             };
-            let mut g = Generator::new(&model, 1024).unwrap();
-            let out = g
-                .generate(&prompt, &opts, Some(&tok), |_| ControlFlow::Continue(()))
-                .unwrap();
+            let out = run(&mut session(&engine, 1024), &Input::Tokens(prompt), &opts);
             assert_eq!(out.token_ids, want, "{name} [{path}]: greedy ids");
             if !case["stopped_on_eos"].as_bool().unwrap() {
                 assert_eq!(
@@ -64,48 +89,94 @@ fn greedy_continuations_match_transformers() {
     }
 }
 
+/// Runs `granite generate ARGS` and returns its stdout; fails the test on a non-zero exit.
+fn granite_generate(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
+        .arg("generate")
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    out.stdout
+}
+
 #[test]
 fn cli_generate_prints_english_and_chat_stops() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
-        .args([
-            "generate",
-            "--prompt",
-            "It was a fine morning, and",
-            "-n",
-            "12",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let prompt = ["--prompt", "It was a fine morning, and", "-n", "12"];
+    let out = granite_generate(&[&prompt[..], &["--temperature", "0"]].concat());
+    let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with(" the two ladies"), "{text}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
-        .args([
-            "generate",
-            "--chat",
-            "--prompt",
-            "Will you dance with me this evening, Miss Bennet?",
-            "-n",
-            "64",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let question = "Will you dance with me this evening, Miss Bennet?";
+    let chat = [
+        "--chat",
+        "--prompt",
+        question,
+        "-n",
+        "64",
+        "--temperature",
+        "0",
+        "--json",
+    ];
+    let v: Value = serde_json::from_slice(&granite_generate(&chat)).unwrap();
     assert_eq!(
         v["stop"], "eos",
         "the chat reply should end with <|end_of_text|>: {v}"
     );
     assert!(!v["text"].as_str().unwrap().is_empty());
+}
+
+fn generate_json(extra: &[&str]) -> Value {
+    let prompt = [
+        "--prompt",
+        "It was a fine morning, and",
+        "-n",
+        "16",
+        "--json",
+    ];
+    serde_json::from_slice(&granite_generate(&[&prompt[..], extra].concat())).unwrap()
+}
+
+/// The bundled model's generation_config.json (sampling at temperature 0.7, top-p 0.9,
+/// repetition penalty 1.1) is the default; flags override it.
+#[test]
+fn cli_defaults_come_from_generation_config_and_flags_override() {
+    let default = generate_json(&[]);
+    let spelled_out = generate_json(&[
+        "--temperature",
+        "0.7",
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "50",
+        "--repetition-penalty",
+        "1.1",
+    ]);
+    let greedy = generate_json(&["--temperature", "0", "--repetition-penalty", "1"]);
+    assert_eq!(
+        default["token_ids"], spelled_out["token_ids"],
+        "defaults = the file's values"
+    );
+    assert_ne!(
+        default["token_ids"], greedy["token_ids"],
+        "the defaults sample"
+    );
+    let want: Vec<u32> = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(root().join("tests/fixtures/default_model_golden.json")).unwrap(),
+    )
+    .unwrap()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "raw" && c["prompt_text"] == "It was a fine morning, and")
+        .map(|c| ids(&c["greedy_ids"]))
+        .expect("the golden file has this prompt");
+    let n = want.len().min(16);
+    assert_eq!(
+        ids(&greedy["token_ids"])[..n],
+        want[..n],
+        "--temperature 0 is greedy"
+    );
 }
 
 /// `granite chat` driven through stdin: two turns, the second reusing the first's caches.
@@ -143,42 +214,48 @@ fn cli_chat_answers_two_turns_from_stdin() {
 /// a fresh prefill of the whole conversation gives.
 #[test]
 fn chat_turn_two_reuses_state_and_equals_fresh_prefill() {
-    use granite_engine::chat_session::ChatSession;
-    let dir = root().join("assets/granite-austen");
-    let tok = Tokenizer::load(&dir, None).unwrap();
-    let (path, gpu) = gpus().remove(0);
-    let model = Model::load(gpu, &dir, false).unwrap();
+    let (path, engine) = engines().remove(0);
     let opts = GenerateOptions {
         max_new_tokens: 20,
         ..Default::default()
     };
-    let mut chat = ChatSession::new(
-        Generator::new(&model, 2048).unwrap(),
-        &tok,
-        Some("You are Miss Bennet."),
-    )
-    .unwrap();
-    chat.send("Good morning.", &opts, |_| ControlFlow::Continue(()))
-        .unwrap();
-    let turn2 = chat
-        .send("Shall we walk to Meryton?", &opts, |_| {
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+    let mut chat = session(&engine, 2048);
+    let mut messages = vec![
+        ChatMessage::system("You are Miss Bennet."),
+        ChatMessage::user("Good morning."),
+    ];
+    let turn1 = run(&mut chat, &Input::chat(messages.clone()), &opts);
+    assert_eq!(turn1.cached_tokens, 0);
+    messages.push(ChatMessage::assistant(&turn1.text));
+    assert_eq!(
+        chat.messages(),
+        &messages[..],
+        "the transcript holds the reply"
+    );
+    messages.push(ChatMessage::user("Shall we walk to Meryton?"));
+    let turn2 = run(&mut chat, &Input::chat(messages.clone()), &opts);
     assert!(
-        chat.reused_tokens > 10,
+        turn2.cached_tokens > 10,
         "[{path}] turn 2 reused only {} cached tokens",
-        chat.reused_tokens
+        turn2.cached_tokens
+    );
+    let rendered = engine.render_chat(
+        &messages,
+        &granite_engine::ChatOptions {
+            add_generation_prompt: true,
+            ..Default::default()
+        },
+    );
+    let all = engine.encode(&rendered.unwrap()).unwrap();
+    assert_eq!(
+        turn2.prompt_tokens,
+        all.len() - turn2.cached_tokens,
+        "[{path}] only new tokens fed"
     );
 
-    // A fresh conversation with the same messages (without the last reply) from scratch.
-    let mut fresh = ChatSession::new(Generator::new(&model, 2048).unwrap(), &tok, None).unwrap();
-    fresh.messages = chat.messages[..chat.messages.len() - 1].to_vec();
-    let ids = fresh.render_prompt().unwrap();
-    let mut g = Generator::new(&model, 2048).unwrap();
-    let again = g
-        .generate(&ids, &opts, Some(&tok), |_| ControlFlow::Continue(()))
-        .unwrap();
+    // The same conversation prefilled from scratch in a fresh session.
+    let again = run(&mut session(&engine, 2048), &Input::chat(messages), &opts);
+    assert_eq!(again.cached_tokens, 0);
     assert_eq!(
         turn2.token_ids, again.token_ids,
         "[{path}] turn 2 with reused caches vs a fresh prefill"

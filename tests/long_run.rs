@@ -4,24 +4,26 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use granite_engine::generate::{GenerateOptions, Generator};
-use granite_engine::kernels::sampling::SamplingParams;
-use granite_engine::model::Model;
 use granite_engine::testing::gpus;
+use granite_engine::{
+    Device, Engine, GenerateOptions, Input, ModelSource, OpenOptions, SamplingParams,
+    SessionOptions,
+};
 
 const TOKENS: usize = 2000;
 
-fn run(model: &Model, sampling: SamplingParams) -> Vec<u32> {
+fn run(model: &Engine, sampling: SamplingParams) -> Vec<u32> {
     let opts = GenerateOptions {
         max_new_tokens: TOKENS,
         sampling,
         stop_strings: vec![],
         stop_at_eos: false,
+        detokenize: false,
     };
-    let mut g = Generator::new(model, TOKENS + 16).unwrap();
-    let out = g
-        .generate(&[1, 2, 3, 4, 5], &opts, None, |_| ControlFlow::Continue(()))
-        .unwrap();
+    let context = Some(TOKENS + 16);
+    let mut g = model.session(&SessionOptions { context }).unwrap();
+    let stream = g.generate(&Input::Tokens(vec![1, 2, 3, 4, 5]), &opts);
+    let out = stream.unwrap().run(|_| ControlFlow::Continue(())).unwrap();
     assert_eq!(out.token_ids.len(), TOKENS);
     out.token_ids
 }
@@ -30,7 +32,8 @@ fn run(model: &Model, sampling: SamplingParams) -> Vec<u32> {
 fn thousands_of_tokens_stay_finite_and_reproducible() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dense_rope");
     let (path, gpu) = gpus().pop().unwrap();
-    let model = Model::load(gpu, &dir, false).unwrap();
+    let device = Device::from_gpu(gpu);
+    let model = Engine::open_on(&device, &ModelSource::path(dir), &OpenOptions::default()).unwrap();
     let greedy = SamplingParams::default();
     assert_eq!(
         run(&model, greedy.clone()),

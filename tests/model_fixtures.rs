@@ -4,10 +4,14 @@
 //! on every kernel path the adapter offers.
 use std::path::{Path, PathBuf};
 
-use granite_engine::generate::{GenerateOptions, Generator};
-use granite_engine::kernels::sampling::SamplingParams;
-use granite_engine::model::Model;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
 use granite_engine::testing::{gpus, gpus_with_fused_norms};
+use granite_engine::{
+    Device, Engine, GenerateOptions, Input, ModelSource, OpenOptions, SamplingParams, Session,
+    SessionOptions,
+};
 use serde_json::Value;
 
 const FIXTURES: [&str; 4] = ["moe_nope", "dense_rope", "attn_only", "mamba_groups"];
@@ -47,16 +51,30 @@ fn greedy() -> GenerateOptions {
         },
         stop_strings: vec![],
         stop_at_eos: false, // random models may emit the EOS id; compare ids only
+        detokenize: false,
     }
 }
 
-fn greedy_ids(model: &Model, prompt: &[u32]) -> Vec<u32> {
-    let mut g = Generator::new(model, 4096).unwrap();
-    g.generate(prompt, &greedy(), None, |_| {
-        std::ops::ControlFlow::Continue(())
-    })
-    .unwrap()
-    .token_ids
+/// The fixture in `dir` opened through the front door on the harness's GPU context.
+fn open(gpu: Arc<granite_engine::gpu::Gpu>, dir: &Path) -> Engine {
+    let source = ModelSource::path(dir);
+    Engine::open_on(&Device::from_gpu(gpu), &source, &OpenOptions::default()).unwrap()
+}
+
+fn session(engine: &Engine) -> Session {
+    let opts = SessionOptions {
+        context: Some(4096),
+    };
+    engine.session(&opts).unwrap()
+}
+
+fn generate(s: &mut Session, prompt: &[u32], opts: &GenerateOptions) -> Vec<u32> {
+    let stream = s.generate(&Input::Tokens(prompt.to_vec()), opts).unwrap();
+    stream.run(|_| ControlFlow::Continue(())).unwrap().token_ids
+}
+
+fn greedy_ids(engine: &Engine, prompt: &[u32]) -> Vec<u32> {
+    generate(&mut session(engine), prompt, &greedy())
 }
 
 fn check_fixture(name: &str) {
@@ -65,9 +83,8 @@ fn check_fixture(name: &str) {
     let want_argmax = ids(&exp["argmax"]);
     let max_abs = exp["max_abs_logit"].as_f64().unwrap() as f32;
     for (path, gpu) in gpus() {
-        let model = Model::load(gpu.clone(), &dir, false).unwrap();
-        let mut g = Generator::new(&model, 4096).unwrap();
-        let rows = g.logits_all(&prompt).unwrap();
+        let engine = open(gpu, &dir);
+        let rows = session(&engine).logits(&prompt).unwrap();
         let got_argmax: Vec<u32> = rows.iter().map(|r| argmax(r)).collect();
         assert_eq!(
             got_argmax, want_argmax,
@@ -97,7 +114,7 @@ fn check_fixture(name: &str) {
             );
         }
         assert_eq!(
-            greedy_ids(&model, &prompt),
+            greedy_ids(&engine, &prompt),
             ids(&exp["greedy_ids"]),
             "{name} [{path}]: greedy continuation"
         );
@@ -126,14 +143,14 @@ fn mamba_groups_matches_transformers() {
 
 /// Max abs difference between the last prompt position's logits from one prefill of the whole
 /// prompt and from a prefill of all but 5 tokens followed by 5 single-token decode steps.
-fn step_by_step_error(model: &Model, prompt: &[u32]) -> f32 {
-    let mut full = Generator::new(model, 4096).unwrap();
-    let want = full.logits_all(prompt).unwrap().pop().unwrap();
-    let mut inc = Generator::new(model, 4096).unwrap();
-    inc.prefill(&prompt[..prompt.len() - 5]).unwrap();
+fn step_by_step_error(engine: &Engine, prompt: &[u32]) -> f32 {
+    let want = session(engine).logits(prompt).unwrap().pop().unwrap();
+    let mut inc = session(engine);
+    let head = prompt[..prompt.len() - 5].to_vec();
+    inc.feed(&Input::Tokens(head)).unwrap();
     let mut got = Vec::new();
     for &t in &prompt[prompt.len() - 5..] {
-        got = inc.logits_all(&[t]).unwrap().pop().unwrap();
+        got = inc.logits(&[t]).unwrap().pop().unwrap();
     }
     got.iter()
         .zip(&want)
@@ -148,8 +165,8 @@ fn decode_with_caches_equals_full_recompute() {
     for name in FIXTURES {
         let (dir, exp) = fixture(name);
         let (path, gpu) = gpus().remove(0);
-        let model = Model::load(gpu, &dir, false).unwrap();
-        let err = step_by_step_error(&model, &ids(&exp["prompt_ids"]));
+        let engine = open(gpu, &dir);
+        let err = step_by_step_error(&engine, &ids(&exp["prompt_ids"]));
         assert!(
             err < 1e-3,
             "{name} [{path}]: step-by-step decode differs from prefill by {err}"
@@ -167,14 +184,14 @@ fn fused_norm_decode_matches_transformers() {
         let prompt = ids(&exp["prompt_ids"]);
         for (path, gpu) in gpus_with_fused_norms() {
             assert!(gpu.paths.fused_norms, "[{path}] fusion not forced on");
-            let model = Model::load(gpu, &dir, false).unwrap();
-            let err = step_by_step_error(&model, &prompt);
+            let engine = open(gpu, &dir);
+            let err = step_by_step_error(&engine, &prompt);
             assert!(
                 err < 1e-3,
                 "{name} [{path}]: fused-norm decode differs from prefill by {err}"
             );
             assert_eq!(
-                greedy_ids(&model, &prompt),
+                greedy_ids(&engine, &prompt),
                 ids(&exp["greedy_ids"]),
                 "{name} [{path}]: greedy continuation with fused norms"
             );
@@ -192,17 +209,19 @@ fn stopping_and_continuing_equals_one_run() {
         let (dir, exp) = fixture(name);
         let prompt = ids(&exp["prompt_ids"]);
         let (path, gpu) = gpus().remove(0);
-        let model = Model::load(gpu, &dir, false).unwrap();
-        let want = greedy_ids(&model, &prompt);
-        let mut g = Generator::new(&model, 4096).unwrap();
+        let engine = open(gpu, &dir);
+        let want = greedy_ids(&engine, &prompt);
+        let mut g = session(&engine);
         let mut got: Vec<u32> = Vec::new();
         for (stop_after, prompt) in [(3, &prompt[..]), (5, &[][..]), (12, &[][..])] {
-            let out = g
-                .generate(prompt, &greedy(), None, |ev| {
+            let stream = g.generate(&Input::Tokens(prompt.to_vec()), &greedy());
+            let out = stream
+                .unwrap()
+                .run(|ev| {
                     if ev.index + 1 == stop_after {
-                        std::ops::ControlFlow::Break(())
+                        ControlFlow::Break(())
                     } else {
-                        std::ops::ControlFlow::Continue(())
+                        ControlFlow::Continue(())
                     }
                 })
                 .unwrap();
@@ -211,4 +230,99 @@ fn stopping_and_continuing_equals_one_run() {
         }
         assert_eq!(got, want, "{name} [{path}]: stopped and continued");
     }
+}
+
+/// A fork continues exactly as the original does, and a restored snapshot replays the same
+/// continuation: greedy tokens identical, without prefilling the prompt again.
+#[test]
+fn fork_and_snapshot_continue_like_the_original() {
+    for name in ["dense_rope", "moe_nope", "mamba_groups"] {
+        let (dir, exp) = fixture(name);
+        let prompt = ids(&exp["prompt_ids"]);
+        let (path, gpu) = gpus().remove(0);
+        let engine = open(gpu, &dir);
+        let want = greedy_ids(&engine, &prompt);
+        let half = GenerateOptions {
+            max_new_tokens: 8,
+            ..greedy()
+        };
+        let rest = GenerateOptions {
+            max_new_tokens: want.len() - 8,
+            ..greedy()
+        };
+        let mut a = session(&engine);
+        let head = generate(&mut a, &prompt, &half);
+        assert_eq!(head, want[..8], "{name} [{path}]: first half");
+        let snap = a.snapshot().unwrap();
+        let mut b = a.fork().unwrap();
+        assert_eq!(
+            b.tokens(),
+            a.tokens(),
+            "{name} [{path}]: fork holds the same tokens"
+        );
+        let tail_a = generate(&mut a, &[], &rest);
+        let tail_b = generate(&mut b, &[], &rest);
+        assert_eq!(tail_a, want[8..], "{name} [{path}]: original continues");
+        assert_eq!(
+            tail_b,
+            want[8..],
+            "{name} [{path}]: fork continues the same way"
+        );
+        a.restore(&snap).unwrap();
+        assert_eq!(
+            generate(&mut a, &[], &rest),
+            want[8..],
+            "{name} [{path}]: restored"
+        );
+        assert!(snap.bytes() > 0 && snap.tokens() == prompt.len() + 8);
+    }
+}
+
+/// The engine's memory report: a session's caches appear while it lives and leave with it.
+#[test]
+fn memory_report_follows_sessions() {
+    let (dir, exp) = fixture("dense_rope");
+    let prompt = ids(&exp["prompt_ids"]);
+    let (path, gpu) = gpus().remove(0);
+    let engine = open(gpu, &dir);
+    let before = engine.memory();
+    assert!(before.sessions.is_empty(), "[{path}] no session yet");
+    let mut s = session(&engine);
+    s.feed(&Input::Tokens(prompt.clone())).unwrap();
+    let during = engine.memory();
+    let mine = during
+        .sessions
+        .iter()
+        .find(|m| m.session == s.id())
+        .copied()
+        .unwrap();
+    assert_eq!(
+        mine,
+        s.memory(),
+        "[{path}] the report and the session agree"
+    );
+    assert_eq!(mine.tokens as usize, prompt.len());
+    assert!(
+        mine.kv_cache > 0 && mine.conv_state > 0 && mine.ssm_state > 0,
+        "{mine:?}"
+    );
+    let kv = |r: &granite_engine::MemoryReport| {
+        r.categories
+            .iter()
+            .find(|c| c.0 == granite_engine::MemTag::KvCache)
+            .unwrap()
+            .1
+    };
+    assert_eq!(
+        kv(&during) - kv(&before),
+        mine.kv_cache,
+        "[{path}] KV bytes are the session's"
+    );
+    s.close();
+    let after = engine.memory();
+    assert!(
+        after.sessions.is_empty(),
+        "[{path}] the closed session is gone"
+    );
+    assert_eq!(after.total, before.total, "[{path}] its memory was freed");
 }

@@ -158,13 +158,13 @@ fn utf8_strings_stream_and_decode() {
         let mut d = tok.stream_decoder(false);
         let mut out = String::new();
         for &id in &want {
-            if let Some(piece) = d.push(id).unwrap() {
+            if let Some(piece) = d.push(&tok, id).unwrap() {
                 assert!(!piece.contains('\u{FFFD}'), "{text}: piece {piece:?}");
                 out.push_str(&piece);
             }
         }
         assert_eq!(
-            d.flush().unwrap(),
+            d.flush(&tok).unwrap(),
             None,
             "{text}: nothing held back at the end"
         );

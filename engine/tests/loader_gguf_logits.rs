@@ -11,6 +11,8 @@ mod gguf_common;
 mod loader_common;
 
 use gguf_common::model::{Out, from_fixture};
+use std::sync::Arc;
+
 use granite_engine::generate::{GenerateOptions, Generator};
 use granite_engine::kernels::sampling::SamplingParams;
 use granite_engine::model::Model;
@@ -39,7 +41,7 @@ fn argmax(row: &[f32]) -> u32 {
     best.0 as u32
 }
 
-fn greedy_ids(model: &Model, prompt: &[u32]) -> Vec<u32> {
+fn greedy_ids(model: &Arc<Model>, prompt: &[u32]) -> Vec<u32> {
     let opts = GenerateOptions {
         max_new_tokens: 20,
         sampling: SamplingParams {
@@ -48,8 +50,9 @@ fn greedy_ids(model: &Model, prompt: &[u32]) -> Vec<u32> {
         },
         stop_strings: vec![],
         stop_at_eos: false,
+        detokenize: false,
     };
-    let mut g = Generator::new(model, 4096).unwrap();
+    let mut g = Generator::new(model.clone(), 4096).unwrap();
     g.generate(prompt, &opts, None, |_| std::ops::ControlFlow::Continue(()))
         .unwrap()
         .token_ids
@@ -68,8 +71,8 @@ fn check(name: &str, out: Out) {
     let (want_argmax, gaps) = (ids(&exp["argmax"]), nums(&exp["prompt_top2_gaps"]));
     let max_abs = exp["max_abs_logit"].as_f64().unwrap() as f32;
     let (label, gpu) = gpus().into_iter().next().unwrap();
-    let model = Model::load(gpu, &path, false).unwrap();
-    let rows = Generator::new(&model, 4096)
+    let model = Arc::new(Model::load(gpu, &path, false).unwrap());
+    let rows = Generator::new(model.clone(), 4096)
         .unwrap()
         .logits_all(&prompt)
         .unwrap();

@@ -128,11 +128,11 @@ fn stream(tok: &Tokenizer, ids: &[u32], skip: bool) -> Vec<String> {
     let mut d = tok.stream_decoder(skip);
     let mut pieces = Vec::new();
     for &id in ids {
-        if let Some(p) = d.push(id).unwrap() {
+        if let Some(p) = d.push(tok, id).unwrap() {
             pieces.push(p);
         }
     }
-    if let Some(p) = d.flush().unwrap() {
+    if let Some(p) = d.flush(tok).unwrap() {
         pieces.push(p);
     }
     pieces
@@ -164,9 +164,9 @@ fn stream_decoder_flushes_incomplete_tail() {
     let tok = Tokenizer::load(dir.path(), None).unwrap();
     let ids = tok.encode("a€").unwrap(); // € = 3 bytes
     let mut d = tok.stream_decoder(false);
-    assert_eq!(d.push(ids[0]).unwrap().as_deref(), Some("a"));
-    assert_eq!(d.push(ids[1]).unwrap(), None);
-    assert_eq!(d.push(ids[2]).unwrap(), None);
-    assert_eq!(d.flush().unwrap().as_deref(), Some("\u{FFFD}"));
-    assert_eq!(d.flush().unwrap(), None);
+    assert_eq!(d.push(&tok, ids[0]).unwrap().as_deref(), Some("a"));
+    assert_eq!(d.push(&tok, ids[1]).unwrap(), None);
+    assert_eq!(d.push(&tok, ids[2]).unwrap(), None);
+    assert_eq!(d.flush(&tok).unwrap().as_deref(), Some("\u{FFFD}"));
+    assert_eq!(d.flush(&tok).unwrap(), None);
 }

@@ -5,12 +5,10 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use clap::Args;
-use granite_engine::bench::{self, Bandwidth};
-use granite_engine::generate::{GenerateOptions, Generator};
-use granite_engine::gpu::{Profile, SharedProfile};
-use granite_engine::kernels::sampling::SamplingParams;
-use granite_engine::model::Model;
-use granite_engine::model_files::{TensorCategory, inspect};
+use granite_engine::{
+    Bandwidth, Engine, GenerateOptions, Input, ModelConfig, OpenOptions, Profile, SamplingParams,
+    Session, SessionOptions, TensorCategory, inspect,
+};
 use serde::Serialize;
 
 use super::gpu_args::GpuArgs;
@@ -108,8 +106,7 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 
 /// Bytes one decode step reads at context `ctx`: every active weight once (the embedding table
 /// only when it doubles as the LM head), the Mamba states read and written, and the KV cache.
-fn bytes_per_token(model: &Model, ctx: u64) -> u64 {
-    let cfg = &model.cfg;
+fn bytes_per_token(cfg: &ModelConfig, ctx: u64) -> u64 {
     let w = inspect::weights_from_config(cfg);
     let emb = w.category(TensorCategory::TokenEmbeddings).active_bytes;
     let weights = w.total.active_bytes - if cfg.tie_word_embeddings { 0 } else { emb };
@@ -124,34 +121,57 @@ fn prompt_ids(n: usize, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
+/// `n` tokens whatever comes, as ids only: the bench times the model, not the detokenizer.
+fn bench_options(n: usize, sampling: &SamplingParams) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens: n,
+        stop_at_eos: false,
+        sampling: sampling.clone(),
+        detokenize: false,
+        ..Default::default()
+    }
+}
+
+fn session(engine: &Engine, context: usize) -> anyhow::Result<Session> {
+    Ok(engine.session(&SessionOptions {
+        context: Some(context),
+    })?)
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let sampling = args.sampling()?;
-    let dir = args.model.dir()?;
-    let gpu = args.gpu.open()?;
-    let model = Model::load(gpu.clone(), &dir, !args.json)?;
-    let bw = bench::measure(&gpu, 256 << 20, 3)?;
-    let vocab = model.cfg.vocab_size;
+    let engine = Engine::open(
+        &args.model.source()?,
+        &OpenOptions {
+            device: args.gpu.options(),
+            progress: !args.json,
+            ..Default::default()
+        },
+    )?;
+    let device = engine.device().clone();
+    let bw = device.bandwidth(256 << 20, 3)?;
+    let vocab = engine.config().vocab_size;
     let reps = args.reps.max(1);
     let mut results = Vec::new();
-    let profile = args.profile.then(SharedProfile::default);
     for &p in args.prompt.iter().filter(|&&p| p > 0) {
-        let ids = prompt_ids(p, vocab);
-        let mut generator = Generator::new(&model, p + 1)?;
-        generator.prefill(&ids)?; // warm-up: compiles every pipeline
+        let ids = Input::Tokens(prompt_ids(p, vocab));
+        let mut session = session(&engine, p + 1)?;
+        session.feed(&ids)?; // warm-up: compiles every pipeline
         let mut rates = Vec::new();
-        let (host0, d0) = (gpu.host_seconds(), gpu.dispatches());
+        let c0 = device.counters();
         for _ in 0..reps {
-            generator.reset()?;
+            session.reset()?;
             let t = Instant::now();
-            generator.prefill(&ids)?;
+            session.feed(&ids)?;
             rates.push(p as f64 / t.elapsed().as_secs_f64());
         }
-        let host_ms_per_token = (gpu.host_seconds() - host0) * 1e3 / (reps * p) as f64;
-        let dispatches = Some((gpu.dispatches() - d0) as f64 / reps as f64);
+        let c1 = device.counters();
+        let host_ms_per_token = (c1.host_seconds - c0.host_seconds) * 1e3 / (reps * p) as f64;
+        let dispatches = Some((c1.dispatches - c0.dispatches) as f64 / reps as f64);
         let (m, s) = mean_std(&rates);
-        let prof = profile
-            .as_ref()
-            .map(|pr| profiled(&mut generator, pr, &ids, None, &sampling))
+        let prof = args
+            .profile
+            .then(|| profiled(&mut session, &ids, None, &sampling))
             .transpose()?;
         results.push(TestResult {
             test: format!("pp{p}"),
@@ -168,45 +188,45 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         });
     }
     for &n in args.gen_tokens.iter().filter(|&&n| n > 0) {
-        let prompt = prompt_ids(8, vocab);
-        let mut generator = Generator::new(&model, n + 16)?;
-        let opts = GenerateOptions {
-            max_new_tokens: n,
-            stop_at_eos: false,
-            sampling: sampling.clone(),
-            ..Default::default()
-        };
+        let prompt = Input::Tokens(prompt_ids(8, vocab));
+        let mut session = session(&engine, n + 16)?;
+        let opts = bench_options(n, &sampling);
         let (mut rates, mut host_ms) = (Vec::new(), Vec::new());
         let mut decode_dispatches = 0;
         for rep in 0..=reps {
-            generator.reset()?;
-            let (host0, d0) = (gpu.host_seconds(), gpu.dispatches());
-            let out = generator.generate(&prompt, &opts, None, |_| ControlFlow::Continue(()))?;
+            session.reset()?;
+            let c0 = device.counters();
+            let out = session
+                .generate(&prompt, &opts)?
+                .run(|_| ControlFlow::Continue(()))?;
+            let c1 = device.counters();
             if rep > 0 {
                 rates.push(out.gen_tok_per_s());
                 // Includes the short prompt's submission: n + 1 submissions in all.
-                host_ms.push((gpu.host_seconds() - host0) * 1e3 / (n + 1) as f64);
-                decode_dispatches += gpu.dispatches() - d0;
+                host_ms.push((c1.host_seconds - c0.host_seconds) * 1e3 / (n + 1) as f64);
+                decode_dispatches += c1.dispatches - c0.dispatches;
             }
         }
         // The n − 1 decode steps: less the prompt's submission (a generation of one token).
-        generator.reset()?;
-        let d0 = gpu.dispatches();
+        session.reset()?;
+        let d0 = device.counters().dispatches;
         let one = GenerateOptions {
             max_new_tokens: 1,
             ..opts.clone()
         };
-        generator.generate(&prompt, &one, None, |_| ControlFlow::Continue(()))?;
-        let prompt_dispatches = (gpu.dispatches() - d0) as f64;
+        session
+            .generate(&prompt, &one)?
+            .run(|_| ControlFlow::Continue(()))?;
+        let prompt_dispatches = (device.counters().dispatches - d0) as f64;
         let dispatches = (n > 1)
             .then(|| (decode_dispatches as f64 / reps as f64 - prompt_dispatches) / (n - 1) as f64);
         let host_ms_per_token = mean_std(&host_ms).0;
         let (m, s) = mean_std(&rates);
-        let bpt = bytes_per_token(&model, (8 + n / 2) as u64);
+        let bpt = bytes_per_token(engine.config(), (8 + n / 2) as u64);
         let gbs = bpt as f64 * m / 1e9;
-        let prof = profile
-            .as_ref()
-            .map(|pr| profiled(&mut generator, pr, &prompt, Some(n.min(8)), &sampling))
+        let prof = args
+            .profile
+            .then(|| profiled(&mut session, &prompt, Some(n.min(8)), &sampling))
             .transpose()?;
         results.push(TestResult {
             test: format!("tg{n}"),
@@ -222,9 +242,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             profile: prof,
         });
     }
-    let cfg = &model.cfg;
+    let cfg = engine.config();
+    let dev = engine.device_info();
     let report = Report {
-        model: dir.display().to_string(),
+        model: engine.info().source.clone(),
         sampling: if sampling.temperature == 0.0 {
             "greedy".into()
         } else {
@@ -243,13 +264,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             cfg.num_experts_per_tok,
             cfg.vocab_size
         ),
-        adapter: gpu.info.name.clone(),
-        backend: format!("{:?}", gpu.info.backend),
-        driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
-        f16: gpu.paths.f16,
-        subgroups: gpu.paths.subgroups,
-        fused_norms: gpu.paths.fused_norms,
-        lane_rows: gpu.paths.lane_rows,
+        adapter: dev.name,
+        backend: dev.backend,
+        driver: format!("{} {}", dev.driver, dev.driver_info),
+        f16: dev.paths.f16,
+        subgroups: dev.paths.subgroups,
+        fused_norms: dev.paths.fused_norms,
+        lane_rows: dev.paths.lane_rows,
         bandwidth: bw,
         results,
     };
@@ -261,46 +282,38 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One more run with per-dispatch timing: a prefill of `ids`, or `decode` generated tokens.
+/// One more run with per-dispatch timing: a prefill of `input`, or `decode` generated tokens.
 fn profiled(
-    generator: &mut Generator,
-    profile: &SharedProfile,
-    ids: &[u32],
+    session: &mut Session,
+    input: &Input,
     decode: Option<usize>,
     sampling: &SamplingParams,
 ) -> anyhow::Result<Profile> {
-    *profile
-        .lock()
-        .map_err(|_| anyhow::anyhow!("profile lock"))? = Profile::default();
-    generator.reset()?;
-    generator.set_profile(Some(profile.clone()));
-    let res = match decode {
-        None => generator.prefill(ids).map(|_| ()),
-        Some(n) => {
-            // Prefill all but the last prompt token unprofiled; from then on every submission
-            // is one decode step (the last prompt token's included).
-            generator.set_profile(None);
-            generator.prefill(&ids[..ids.len() - 1])?;
-            generator.set_profile(Some(profile.clone()));
-            let opts = GenerateOptions {
-                max_new_tokens: n,
-                stop_at_eos: false,
-                sampling: sampling.clone(),
-                ..Default::default()
-            };
-            let last = &ids[ids.len() - 1..];
-            generator
-                .generate(last, &opts, None, |_| ControlFlow::Continue(()))
-                .map(|_| ())
-        }
+    session.reset()?;
+    let Some(n) = decode else {
+        session.set_profiling(true);
+        let res = session.feed(input);
+        let profile = session.take_profile().unwrap_or_default();
+        session.set_profiling(false);
+        res?;
+        return Ok(profile);
     };
-    generator.set_profile(None);
+    // Prefill all but the last prompt token unprofiled; from then on every submission is one
+    // decode step (the last prompt token's included).
+    let Input::Tokens(ids) = input else {
+        anyhow::bail!("a profiled decode needs a prompt of token ids");
+    };
+    session.feed(&Input::Tokens(ids[..ids.len() - 1].to_vec()))?;
+    session.set_profiling(true);
+    let opts = bench_options(n, sampling);
+    let last = Input::Tokens(ids[ids.len() - 1..].to_vec());
+    let res = session
+        .generate(&last, &opts)
+        .and_then(|s| s.run(|_| ControlFlow::Continue(())));
+    let profile = session.take_profile().unwrap_or_default();
+    session.set_profiling(false);
     res?;
-    let p = profile
-        .lock()
-        .map_err(|_| anyhow::anyhow!("profile lock"))?
-        .clone();
-    Ok(p)
+    Ok(profile)
 }
 
 fn print_markdown(r: &Report) {

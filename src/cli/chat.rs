@@ -4,11 +4,10 @@ use std::io::{BufRead, Write};
 use std::ops::ControlFlow;
 
 use clap::Args;
-use granite_engine::chat_session::ChatSession;
-use granite_engine::generate::Generator;
+use granite_engine::{ChatMessage, Input, SessionOptions};
 
 use super::gpu_args::GpuArgs;
-use super::loaded::Loaded;
+use super::loaded;
 use super::model_arg::ModelArg;
 use super::sampling_args::SamplingArgs;
 
@@ -29,13 +28,14 @@ pub struct ChatArgs {
 }
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
-    let opts = args.sampling.options()?;
-    let loaded = Loaded::open(&args.model, &args.gpu, true, args.context)?;
-    let generator = Generator::new(
-        &loaded.model,
-        args.context.unwrap_or(loaded.default_context()),
-    )?;
-    let mut chat = ChatSession::new(generator, &loaded.tokenizer, args.system.as_deref())?;
+    args.sampling.check()?;
+    let engine = loaded::open(&args.model, &args.gpu, true, args.context)?;
+    let opts = args.sampling.options(&engine)?;
+    let mut session = engine.session(&SessionOptions {
+        context: args.context,
+    })?;
+    let system: Vec<ChatMessage> = args.system.iter().map(|s| ChatMessage::system(s)).collect();
+    let mut messages = system.clone();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
         eprintln!("chat — /clear starts over, /quit or Ctrl-D leaves");
@@ -55,21 +55,32 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             "" => continue,
             "/quit" | "/exit" => break,
             "/clear" => {
-                chat.clear()?;
+                session.reset()?;
+                messages = system.clone();
                 continue;
             }
             _ => {}
         }
-        let reply = chat.send(line, &opts, |ev| {
+        messages.push(ChatMessage::user(line));
+        let input = Input::chat(messages.clone());
+        let reply = session.generate(&input, &opts)?.run(|ev| {
             let _ = out.write_all(ev.text.as_bytes());
             let _ = out.flush();
             ControlFlow::Continue(())
-        })?;
+        });
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                messages.pop();
+                return Err(e.into());
+            }
+        };
+        messages.push(ChatMessage::assistant(&reply.text));
         writeln!(out)?;
         if interactive {
             eprintln!(
                 "[reused {} cached tokens; {} new prompt tokens at {:.1} tok/s; {} generated at {:.1} tok/s]",
-                chat.reused_tokens,
+                reply.cached_tokens,
                 reply.prompt_tokens,
                 reply.prompt_tok_per_s(),
                 reply.token_ids.len(),

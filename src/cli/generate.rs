@@ -3,11 +3,10 @@ use std::io::Write;
 use std::ops::ControlFlow;
 
 use clap::Args;
-use granite_engine::generate::Generator;
-use granite_engine::model_files::{ChatMessage, ChatOptions, ChatTemplate};
+use granite_engine::{ChatMessage, Input, SessionOptions};
 
 use super::gpu_args::GpuArgs;
-use super::loaded::Loaded;
+use super::loaded;
 use super::model_arg::ModelArg;
 use super::sampling_args::SamplingArgs;
 
@@ -40,36 +39,25 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let opts = args.sampling.options()?;
-    let loaded = Loaded::open(&args.model, &args.gpu, args.chat, args.context)?;
-    let ids = match (&args.token_ids, &args.prompt) {
-        (Some(ids), _) => ids.clone(),
+    args.sampling.check()?;
+    let input = match (&args.token_ids, &args.prompt) {
+        (Some(ids), _) => Input::Tokens(ids.clone()),
         (None, Some(p)) if args.chat => {
-            let template = ChatTemplate::from_tokenizer(&loaded.tokenizer)?;
             let mut msgs: Vec<ChatMessage> =
                 args.system.iter().map(|s| ChatMessage::system(s)).collect();
             msgs.push(ChatMessage::user(p));
-            let text = template.render(
-                &msgs,
-                &ChatOptions {
-                    add_generation_prompt: true,
-                    ..Default::default()
-                },
-            )?;
-            loaded.tokenizer.encode(&text)?
+            Input::chat(msgs)
         }
-        (None, Some(p)) => loaded.tokenizer.encode(p)?,
+        (None, Some(p)) => Input::Text(p.clone()),
         (None, None) => anyhow::bail!("give a prompt with --prompt TEXT or --token-ids 1,2,3"),
     };
-    if ids.is_empty() {
-        anyhow::bail!("the prompt is empty (it encodes to no tokens)");
-    }
-    let mut generator = Generator::new(
-        &loaded.model,
-        args.context.unwrap_or(loaded.default_context()),
-    )?;
+    let engine = loaded::open(&args.model, &args.gpu, args.chat, args.context)?;
+    let opts = args.sampling.options(&engine)?;
+    let mut session = engine.session(&SessionOptions {
+        context: args.context,
+    })?;
     let mut stdout = std::io::stdout().lock();
-    let out = generator.generate(&ids, &opts, Some(&loaded.tokenizer), |ev| {
+    let out = session.generate(&input, &opts)?.run(|ev| {
         if !args.json {
             let _ = stdout.write_all(ev.text.as_bytes());
             let _ = stdout.flush();

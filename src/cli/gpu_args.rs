@@ -1,7 +1,6 @@
 //! Adapter selection and kernel paths, shared by every command that runs the model.
 use clap::Args;
-use granite_engine::gpu::{Gpu, GpuOptions};
-use std::sync::Arc;
+use granite_engine::DeviceOptions;
 
 #[derive(Args, Clone, Debug, Default)]
 pub struct GpuArgs {
@@ -34,16 +33,15 @@ pub struct GpuArgs {
 }
 
 impl GpuArgs {
-    pub fn open(&self) -> anyhow::Result<Arc<Gpu>> {
-        Ok(Gpu::new(&GpuOptions {
+    pub fn options(&self) -> DeviceOptions {
+        DeviceOptions {
             backend: self.backend.clone(),
             adapter: self.adapter.clone(),
             no_f16: self.no_f16,
             no_subgroups: self.no_subgroups,
-            max_binding_override: None,
-            memory_limit: self.gpu_memory.map(|m| m << 20),
             fused_norms: self.fused_norms,
             lane_rows: self.lane_rows,
-        })?)
+            memory_budget: self.gpu_memory.map(|m| m << 20),
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! `granite inspect`: what a model is made of and what its caches cost, from config.json and
 //! the safetensors headers (no GPU needed).
 use clap::Args;
-use granite_engine::model_files::inspect::{self, InspectReport};
-use granite_engine::model_files::{LayerKind, ModelConfig, ModelWeights, TensorCategory};
+use granite_engine::inspect::InspectReport;
+use granite_engine::{LayerKind, ModelConfig, TensorCategory};
 
 use super::model_arg::ModelArg;
 
@@ -18,33 +18,13 @@ pub struct InspectArgs {
     context: Vec<u64>,
 }
 
-#[derive(serde::Serialize)]
-struct Output<'a> {
-    model: String,
-    config: &'a ModelConfig,
-    #[serde(flatten)]
-    report: &'a InspectReport,
-    /// The same weight figures counted from the safetensors headers instead of the config.
-    weights_from_headers: inspect::WeightFigures,
-}
-
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let dir = args.model.dir()?;
-    let cfg = ModelConfig::load(&dir)?;
-    let weights = ModelWeights::open(&dir, &cfg)?;
-    let report = inspect::report(&cfg, &args.context);
-    let from_headers = inspect::weights_from_headers(&cfg, weights.infos());
+    let d = granite_engine::describe_at(&args.model.source()?, &args.context)?;
     if args.json {
-        let out = Output {
-            model: dir.display().to_string(),
-            config: &cfg,
-            report: &report,
-            weights_from_headers: from_headers,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(());
     }
-    print_text(&dir.display().to_string(), &cfg, &report);
+    print_text(&d.model, &d.config, &d.report);
     Ok(())
 }
 

@@ -1,10 +1,10 @@
 //! `granite logits`: one prefill over token ids; the argmax at every position and the logits of
 //! the last N positions, as JSON (for comparing against a reference implementation).
 use clap::Args;
-use granite_engine::generate::Generator;
+use granite_engine::SessionOptions;
 
 use super::gpu_args::GpuArgs;
-use super::loaded::Loaded;
+use super::loaded;
 use super::model_arg::ModelArg;
 
 #[derive(Args)]
@@ -28,9 +28,10 @@ pub fn run(args: LogitsArgs) -> anyhow::Result<()> {
     if args.token_ids.is_empty() {
         anyhow::bail!("--token-ids is empty");
     }
-    let loaded = Loaded::open(&args.model, &args.gpu, false, Some(args.token_ids.len()))?;
-    let mut generator = Generator::new(&loaded.model, args.token_ids.len())?;
-    let rows = generator.logits_all(&args.token_ids)?;
+    let n = args.token_ids.len();
+    let engine = loaded::open(&args.model, &args.gpu, false, Some(n))?;
+    let mut session = engine.session(&SessionOptions { context: Some(n) })?;
+    let rows = session.logits(&args.token_ids)?;
     let argmax: Vec<usize> = rows
         .iter()
         .map(|r| {

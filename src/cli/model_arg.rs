@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use granite_engine::ModelSource;
 
 /// The bundled default model: a tiny Granite-architecture model trained on Jane Austen.
 pub const BUNDLED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/granite-austen");
@@ -15,6 +16,11 @@ pub struct ModelArg {
 }
 
 impl ModelArg {
+    /// The model to open, checked to be a folder.
+    pub fn source(&self) -> anyhow::Result<ModelSource> {
+        Ok(ModelSource::Path(self.dir()?))
+    }
+
     pub fn dir(&self) -> anyhow::Result<PathBuf> {
         let dir = self
             .model

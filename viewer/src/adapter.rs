@@ -1,7 +1,7 @@
 //! What the adapter panel shows: the adapter the engine computes on, the features the kernels
 //! use, and the limits that matter for model sizes. wgpu reports no total VRAM, so none is
 //! shown; the largest single buffer is the closest honest figure.
-use granite_engine::gpu::{Gpu, KernelPaths};
+use granite_engine::{DeviceInfo, KernelPaths};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdapterInfo {
@@ -19,109 +19,71 @@ pub struct AdapterInfo {
     pub timestamps: bool,
 }
 
-fn limits_list(l: &wgpu::Limits) -> Vec<(String, u64)> {
+fn limits_list(d: &DeviceInfo) -> Vec<(String, u64)> {
     [
-        ("max_buffer_size", l.max_buffer_size),
+        ("max_buffer_size", d.max_buffer_size),
         (
             "max_storage_buffer_binding_size",
-            l.max_storage_buffer_binding_size,
+            d.max_storage_buffer_binding_size,
         ),
         (
             "max_storage_buffers_per_shader_stage",
-            l.max_storage_buffers_per_shader_stage.into(),
+            d.max_storage_buffers_per_shader_stage.into(),
         ),
         (
             "max_compute_workgroup_storage_size",
-            l.max_compute_workgroup_storage_size.into(),
+            d.max_compute_workgroup_storage_size.into(),
         ),
         (
             "max_compute_invocations_per_workgroup",
-            l.max_compute_invocations_per_workgroup.into(),
+            d.max_compute_invocations_per_workgroup.into(),
         ),
         (
             "max_compute_workgroups_per_dimension",
-            l.max_compute_workgroups_per_dimension.into(),
+            d.max_compute_workgroups_per_dimension.into(),
         ),
-        ("max_bind_groups", l.max_bind_groups.into()),
+        ("max_bind_groups", d.max_bind_groups.into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
 
-fn base(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> AdapterInfo {
-    AdapterInfo {
-        name: info.name.clone(),
-        backend: format!("{:?}", info.backend),
-        device_type: format!("{:?}", info.device_type),
-        driver: info.driver.clone(),
-        driver_info: info.driver_info.clone(),
-        features: Vec::new(),
-        limits: limits_list(limits),
-        max_buffer_size: limits.max_buffer_size,
-        timestamps: false,
-    }
-}
-
-fn subgroup_note(info: &wgpu::AdapterInfo) -> String {
-    if info.subgroup_min_size == info.subgroup_max_size {
-        format!("size {}", info.subgroup_min_size)
+fn subgroup_note(d: &DeviceInfo) -> String {
+    let [min, max] = d.subgroup_size;
+    if min == max {
+        format!("size {min}")
     } else {
-        format!(
-            "sizes {}..{}",
-            info.subgroup_min_size, info.subgroup_max_size
-        )
+        format!("sizes {min}..{max}")
     }
 }
 
 impl AdapterInfo {
-    /// The engine's device: the kernel paths it actually chose.
-    pub fn from_gpu(gpu: &Gpu) -> Self {
-        let mut a = base(&gpu.info, &gpu.limits);
-        a.features = features_in_use(&gpu.info, &gpu.paths);
-        a.timestamps = gpu.paths.timestamps;
-        a
-    }
-
-    /// An adapter seen without opening a device (the fake backend shows the machine's real
-    /// adapter): features are what the engine would use, given what the adapter offers.
-    pub fn from_adapter(adapter: &wgpu::Adapter) -> Self {
-        let info = adapter.get_info();
-        let offered = adapter.features();
-        let paths = KernelPaths {
-            f16: offered.contains(wgpu::Features::SHADER_F16),
-            subgroups: offered.contains(wgpu::Features::SUBGROUP)
-                && info.subgroup_min_size == info.subgroup_max_size,
-            subgroup_size: info.subgroup_min_size,
-            timestamps: offered.contains(wgpu::Features::TIMESTAMP_QUERY),
-            fused_norms: !granite_engine::gpu::cpu_driver(&info),
-            lane_rows: granite_engine::gpu::cpu_driver(&info),
-        };
-        let mut a = base(&info, &adapter.limits());
-        a.features = features_in_use(&info, &paths);
-        a.timestamps = paths.timestamps;
-        a
+    /// An adapter as the engine describes it: for an opened device the kernel paths it chose,
+    /// for a listed adapter the ones it would choose.
+    pub fn from_device(d: &DeviceInfo) -> Self {
+        AdapterInfo {
+            name: d.name.clone(),
+            backend: d.backend.clone(),
+            device_type: d.device_type.clone(),
+            driver: d.driver.clone(),
+            driver_info: d.driver_info.clone(),
+            features: features_in_use(d, &d.paths),
+            limits: limits_list(d),
+            max_buffer_size: d.max_buffer_size,
+            timestamps: d.paths.timestamps,
+        }
     }
 
     /// The first adapter the engine would pick, or `None` on a machine without one.
     pub fn probe_machine() -> Option<Self> {
-        let adapters = granite_engine::gpu::enumerate_adapters(None).ok()?;
-        let best = adapters.iter().max_by_key(|a| {
-            let i = a.get_info();
-            let dev = match i.device_type {
-                wgpu::DeviceType::DiscreteGpu => 4,
-                wgpu::DeviceType::IntegratedGpu => 3,
-                wgpu::DeviceType::VirtualGpu => 2,
-                wgpu::DeviceType::Cpu => 1,
-                wgpu::DeviceType::Other => 0,
-            };
-            (dev, i.backend != wgpu::Backend::Gl)
-        })?;
-        Some(Self::from_adapter(best))
+        let devices = granite_engine::devices(None).ok()?;
+        let best = devices.iter().max_by_key(|d| d.rank())?;
+        Some(Self::from_device(best))
     }
 }
 
-fn features_in_use(info: &wgpu::AdapterInfo, paths: &KernelPaths) -> Vec<(String, bool, String)> {
+fn features_in_use(info: &DeviceInfo, paths: &KernelPaths) -> Vec<(String, bool, String)> {
     vec![
         (
             "f16 (SHADER_F16)".into(),

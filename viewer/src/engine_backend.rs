@@ -1,22 +1,18 @@
-//! The real backend: the granite engine on the GPU. One device for the viewer's lifetime; each
-//! opened folder is a [`Model`] with its tokenizer and one [`ChatSession`] whose caches hold the
-//! conversation (only each turn's new tokens are prefilled).
+//! The real backend: the granite engine on the GPU, through its front door. One device for the
+//! viewer's lifetime; each opened folder is an [`Engine`] with one [`Session`] whose caches
+//! hold the conversation (only each turn's new tokens are prefilled).
 //!
-//! Memory figures come straight from the device's [`MemoryTracker`], which the engine updates as
-//! it allocates: the KV cache grows (in blocks) as the conversation does, the Mamba state is
-//! allocated once.
-use std::ops::ControlFlow;
+//! Memory figures come straight from the engine's live accounting: the KV cache grows (in
+//! blocks) as the conversation does, the Mamba state is allocated once.
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use granite_engine::chat_session::ChatSession;
-use granite_engine::generate::{GenerateOptions, Generator, StopReason};
-use granite_engine::gpu::{Gpu, GpuOptions, MemTag, MemoryTracker, Profile, SharedProfile};
-use granite_engine::kernels::sampling::SamplingParams;
-use granite_engine::model::Model;
-use granite_engine::model_files::chat::MessageContent;
-use granite_engine::model_files::{ChatMessage, Tokenizer};
+use granite_engine::{
+    ChatMessage, Device, DeviceOptions, Engine, Event, GenerateOptions, Input, MemTag,
+    MessageContent, ModelSource, OpenOptions, Profile, SamplingParams, Session, SessionOptions,
+    StopReason,
+};
 
 use crate::adapter::AdapterInfo;
 use crate::backend::{Backend, GenStats, KernelTimes, ModelInfo, Opener, Probe, Settings};
@@ -26,17 +22,19 @@ use crate::figures;
 pub const MAX_CONTEXT: usize = 8192;
 
 struct EngineProbe {
-    memory: Arc<MemoryTracker>,
-    context: AtomicUsize,
+    engine: Engine,
+    session: u64,
     kernels: Mutex<KernelTimes>,
 }
 
 impl Probe for EngineProbe {
     fn memory(&self) -> Vec<(MemTag, u64)> {
-        self.memory.snapshot()
+        self.engine.memory().categories
     }
     fn context_len(&self) -> usize {
-        self.context.load(Ordering::Relaxed)
+        let sessions = self.engine.memory().sessions;
+        let s = sessions.iter().find(|s| s.session == self.session);
+        s.map_or(0, |s| s.tokens as usize)
     }
     fn kernel_times(&self) -> KernelTimes {
         self.kernels
@@ -46,11 +44,13 @@ impl Probe for EngineProbe {
     }
 }
 
-struct EngineBackend<'m> {
+struct EngineBackend {
     info: ModelInfo,
-    session: ChatSession<'m>,
+    /// The model's own generation options; the window's settings override some of them.
+    defaults: GenerateOptions,
+    session: Session,
     probe: Arc<EngineProbe>,
-    gpu: Arc<Gpu>,
+    timestamps: bool,
     replies: u64,
 }
 
@@ -79,7 +79,32 @@ fn profile_to_times(p: &Profile) -> KernelTimes {
     Ok(v)
 }
 
-impl Backend for EngineBackend<'_> {
+impl EngineBackend {
+    /// Streams the reply to `input`, polling `stop` between steps.
+    fn stream(
+        &mut self,
+        input: &Input,
+        opts: &GenerateOptions,
+        stop: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> granite_engine::Result<granite_engine::Outcome> {
+        let mut stream = self.session.generate(input, opts)?;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return stream.cancel();
+            }
+            match stream.next() {
+                Some(Ok(Event::Token(t))) if !t.text.is_empty() => on_text(&t.text),
+                Some(Ok(Event::Done(outcome))) => return Ok(outcome),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(_)) => {}
+                None => return stream.cancel(),
+            }
+        }
+    }
+}
+
+impl Backend for EngineBackend {
     fn model_info(&self) -> ModelInfo {
         self.info.clone()
     }
@@ -99,56 +124,30 @@ impl Backend for EngineBackend<'_> {
             return Err("the conversation must end with a user turn".into());
         };
         self.replies += 1;
+        let d = &self.defaults;
         let opts = GenerateOptions {
             max_new_tokens: settings.max_tokens.max(1),
             sampling: SamplingParams {
                 temperature: settings.temperature,
                 top_p: settings.top_p,
                 seed: self.replies,
-                ..Default::default()
+                ..d.sampling.clone()
             },
-            ..Default::default()
+            ..d.clone()
         };
-        let profile =
-            (settings.time_kernels && self.gpu.paths.timestamps).then(SharedProfile::default);
-        self.session.generator.set_profile(profile.clone());
-
+        let profiling = settings.time_kernels && self.timestamps;
+        self.session.set_profiling(profiling);
         // The window owns the transcript; the session re-renders it and reuses whatever prefix
         // of it the caches already hold.
-        self.session.messages = history.to_vec();
-        let mut with_user = self.session.messages.clone();
-        with_user.push(ChatMessage::user(&text_of(last)));
-        let prompt_len = {
-            let saved = std::mem::replace(&mut self.session.messages, with_user);
-            let n = self.session.render_prompt().map(|ids| ids.len());
-            self.session.messages = saved;
-            n.map_err(|e| e.to_string())?
-        };
-        let probe = self.probe.clone();
-        let out = self.session.send(&text_of(last), &opts, |ev| {
-            // Fed so far: the whole rendered prompt, then each earlier generated token.
-            probe
-                .context
-                .store(prompt_len + ev.index, Ordering::Relaxed);
-            if !ev.text.is_empty() {
-                on_text(ev.text);
-            }
-            if stop.load(Ordering::Relaxed) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        self.session.generator.set_profile(None);
-        self.probe
-            .context
-            .store(self.session.generator.tokens().len(), Ordering::Relaxed);
-        if let Some(p) = profile
-            && let Ok(p) = p.lock()
+        let mut conversation = history.to_vec();
+        conversation.push(ChatMessage::user(&text_of(last)));
+        let out = self.stream(&Input::chat(conversation), &opts, stop, on_text);
+        if let Some(p) = self.session.take_profile()
             && let Ok(mut k) = self.probe.kernels.lock()
         {
             *k = profile_to_times(&p);
         }
+        self.session.set_profiling(false);
         let out = out.map_err(|e| e.to_string())?;
         Ok(GenStats {
             prompt_tokens: out.prompt_tokens,
@@ -161,47 +160,51 @@ impl Backend for EngineBackend<'_> {
     }
 
     fn new_chat(&mut self) -> Result<(), String> {
-        self.session.clear().map_err(|e| e.to_string())?;
-        self.probe.context.store(0, Ordering::Relaxed);
-        Ok(())
+        self.session.reset().map_err(|e| e.to_string())
     }
 }
 
 fn serve_model(
-    gpu: Arc<Gpu>,
+    device: &Device,
     dir: &Path,
     serve: &mut dyn FnMut(&mut dyn Backend),
 ) -> Result<(), String> {
     let fail = |e: granite_engine::Error| format!("cannot open model: {e}");
-    let model = Model::load(gpu.clone(), dir, false).map_err(fail)?;
-    let tokenizer = Tokenizer::load(dir, Some(&model.cfg)).map_err(fail)?;
-    let generator = Generator::new(&model, MAX_CONTEXT).map_err(fail)?;
-    let session = ChatSession::new(generator, &tokenizer, None).map_err(fail)?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| dir.display().to_string());
-    let kernels = if gpu.paths.timestamps {
+    let opts = OpenOptions {
+        context: Some(MAX_CONTEXT),
+        ..Default::default()
+    };
+    let engine =
+        Engine::open_on(device, &ModelSource::Path(dir.to_path_buf()), &opts).map_err(fail)?;
+    let session = engine.session(&SessionOptions::default()).map_err(fail)?;
+    let device_info = engine.device_info();
+    let timestamps = device_info.paths.timestamps;
+    let kernels = if timestamps {
         Err("tick \"time kernels\" and send a message".into())
     } else {
         Err("the adapter has no timestamp queries".into())
     };
+    let cfg = engine.config().clone();
+    let defaults = engine.default_options();
+    let s = &defaults.sampling;
     let mut backend = EngineBackend {
         info: ModelInfo {
-            name,
+            name: engine.info().name.clone(),
             dir: dir.to_path_buf(),
-            layer_weight_bytes: figures::layer_weight_bytes(&model.cfg),
-            cfg: model.cfg.clone(),
-            adapter: Some(AdapterInfo::from_gpu(&gpu)),
-            backend_label: format!("engine on {}", gpu.info.name),
+            layer_weight_bytes: figures::layer_weight_bytes(&cfg),
+            cfg,
+            adapter: Some(AdapterInfo::from_device(&device_info)),
+            backend_label: format!("engine on {}", device_info.name),
+            defaults: Some((s.temperature, s.top_p, defaults.max_new_tokens)),
         },
+        defaults: defaults.clone(),
         probe: Arc::new(EngineProbe {
-            memory: gpu.memory.clone(),
-            context: AtomicUsize::new(0),
+            session: session.id(),
+            engine,
             kernels: Mutex::new(kernels),
         }),
         session,
-        gpu,
+        timestamps,
         replies: 0,
     };
     serve(&mut backend);
@@ -210,22 +213,23 @@ fn serve_model(
 
 /// An [`Opener`] that loads models with the engine on one device, opened at the first use and
 /// kept for the viewer's lifetime.
-pub fn opener(options: GpuOptions) -> Opener {
-    let device: Mutex<Option<Arc<Gpu>>> = Mutex::new(None);
+pub fn opener(options: DeviceOptions) -> Opener {
+    let device: Mutex<Option<Device>> = Mutex::new(None);
     Arc::new(move |dir, serve| {
-        let gpu = {
+        let device = {
             let mut d = device
                 .lock()
                 .map_err(|_| "the GPU device lock is poisoned".to_string())?;
             match d.as_ref() {
                 Some(g) => g.clone(),
                 None => {
-                    let g = Gpu::new(&options).map_err(|e| format!("cannot open the GPU: {e}"))?;
+                    let g =
+                        Device::open(&options).map_err(|e| format!("cannot open the GPU: {e}"))?;
                     *d = Some(g.clone());
                     g
                 }
             }
         };
-        serve_model(gpu, dir, serve)
+        serve_model(&device, dir, serve)
     })
 }

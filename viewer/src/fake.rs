@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use granite_engine::gpu::MemTag;
-use granite_engine::model_files::chat::MessageContent;
-use granite_engine::model_files::inspect::{self, cache_figures, kv_bytes_per_token_per_layer};
-use granite_engine::model_files::{ChatMessage, ModelConfig, TensorCategory};
+use granite_engine::MemTag;
+use granite_engine::MessageContent;
+use granite_engine::inspect::{self, cache_figures, kv_bytes_per_token_per_layer};
+use granite_engine::{ChatMessage, ModelConfig, TensorCategory};
 
 use crate::adapter::AdapterInfo;
 use crate::backend::{Backend, GenStats, KernelTimes, ModelInfo, Opener, Probe, Settings};
@@ -120,6 +120,7 @@ impl FakeBackend {
             cfg,
             adapter,
             backend_label: "fake backend: canned tokens, no GPU work".into(),
+            defaults: None,
         };
         Ok(Self {
             info,

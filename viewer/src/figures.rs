@@ -1,7 +1,7 @@
 //! Cache and weight figures per layer, and the "what if every layer were attention" comparison,
 //! all from the engine's inspect formulas so the viewer and `granite inspect` agree.
-use granite_engine::model_files::inspect::{self, cache_figures, kv_bytes_per_token_per_layer};
-use granite_engine::model_files::{LayerKind, ModelConfig};
+use granite_engine::inspect::{self, cache_figures, kv_bytes_per_token_per_layer};
+use granite_engine::{LayerKind, ModelConfig};
 
 /// The feed-forward part of a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

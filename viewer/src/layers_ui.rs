@@ -2,7 +2,7 @@
 //! the FFN (MoE / dense), each layer's weight and cache bytes on hover, and the comparison with
 //! the same model had every layer been attention, at the current context and a chosen one.
 use egui::{Color32, Sense, Stroke, StrokeKind, vec2};
-use granite_engine::model_files::{LayerKind, ModelConfig};
+use granite_engine::{LayerKind, ModelConfig};
 
 use crate::backend::ModelInfo;
 use crate::figures::{self, Comparison, Ffn, format_bytes, format_tokens};
@@ -47,7 +47,7 @@ pub fn layer_tooltip(
             "Layer {index}: attention · {ffn}\nweights {}\nKV cache {} ({} per token × {context} tokens)",
             format_bytes(weights),
             format_bytes(cache),
-            format_bytes(granite_engine::model_files::inspect::kv_bytes_per_token_per_layer(cfg)),
+            format_bytes(granite_engine::inspect::kv_bytes_per_token_per_layer(cfg)),
         ),
         LayerKind::Mamba => {
             let (conv, ssm) = figures::mamba_state_bytes_per_layer(cfg);

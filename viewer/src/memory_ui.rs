@@ -3,7 +3,7 @@
 //! only grows (so the KV cache is seen growing and the Mamba state is seen not to), and a
 //! legend with every figure.
 use egui::{Color32, Rect, Sense, Stroke, StrokeKind, vec2};
-use granite_engine::gpu::MemTag;
+use granite_engine::MemTag;
 
 use crate::backend::ModelInfo;
 use crate::figures::{format_bytes, mamba_state_bytes_per_layer, nice_ceiling};
@@ -146,7 +146,7 @@ pub fn show(
     stacked_bar(ui, &caches, view.cache_scale, 20.0);
     scale_ticks(ui, view.cache_scale);
     let cfg = &model.cfg;
-    let kv_per_token = granite_engine::model_files::inspect::kv_bytes_per_token_per_layer(cfg)
+    let kv_per_token = granite_engine::inspect::kv_bytes_per_token_per_layer(cfg)
         * cfg.n_attention_layers() as u64;
     let kv_alloc = mem
         .iter()

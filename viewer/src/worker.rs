@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use granite_engine::model_files::ChatMessage;
+use granite_engine::ChatMessage;
 
 use crate::backend::{Backend, GenStats, ModelInfo, Opener, Probe, Settings};
 

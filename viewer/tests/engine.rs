@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use granite_engine::gpu::{GpuOptions, MemTag};
-use granite_engine::model_files::ChatMessage;
+use granite_engine::ChatMessage;
 use granite_engine::testing::REQUIRE_BACKEND_ENV;
+use granite_engine::{DeviceOptions, MemTag};
 use granite_viewer::backend::{GenStats, Probe, Settings};
 use granite_viewer::engine_backend;
 use granite_viewer::worker::{Command, Event, Worker};
@@ -57,7 +57,7 @@ fn reply(
 
 #[test]
 fn engine_streams_and_kv_grows_while_mamba_state_is_fixed() {
-    let opts = GpuOptions {
+    let opts = DeviceOptions {
         backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
         ..Default::default()
     };

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use granite_engine::gpu::MemTag;
+use granite_engine::MemTag;
 use granite_viewer::ViewerApp;
 use granite_viewer::cli::FIXTURE_MODEL;
 use granite_viewer::fake::FakeBackend;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{AccessKitNode, NodeT, Queryable};
-use granite_engine::model_files::ModelConfig;
-use granite_engine::model_files::inspect::kv_bytes_per_token_per_layer;
+use granite_engine::ModelConfig;
+use granite_engine::inspect::kv_bytes_per_token_per_layer;
 use granite_viewer::ViewerApp;
 use granite_viewer::cli::FIXTURE_MODEL;
 use granite_viewer::fake::{FakeBackend, REPLY};

@@ -1,5 +1,7 @@
-//! Generation: prefill a prompt, then decode token by token with streaming, on top of one
-//! conversation's caches. The CLI, the viewer and a future server all drive this API.
+//! Generation on one conversation's caches: prefill a prompt in chunks, then decode token by
+//! token. The work is step-wise ([`Generator::begin`] / [`Generator::advance`]): each call
+//! runs one prefill chunk or one decode step and returns what it produced, so a front end (or a
+//! scheduler of many sessions) decides when the next bounded piece of GPU work runs.
 //!
 //! Each decode step is one command submission (the whole model plus sampling) and one 8-byte
 //! readback: the sampled token id. A step reads its input id where the previous step's sampling
@@ -7,32 +9,22 @@
 //! (on a fast GPU the host's encoding is a third of a token's time); the id is read back only
 //! to stream it and test the stop conditions, and an encoded step that turns out not to be
 //! needed is dropped and its position rewound.
-use std::ops::ControlFlow;
-use std::time::Instant;
+use std::sync::Arc;
 
-use crate::gpu::{Encoded, Gpu, GpuBuffer, MemTag, Recorder, SharedProfile, cpu_driver};
+use crate::gpu::{Encoded, GpuBuffer, MemTag, Recorder, SharedProfile};
 use crate::kernels::sampling::{Sampler, SamplingParams};
 use crate::model::{LogitRows, Model, Scratch, State};
-use crate::model_files::Tokenizer;
 use crate::{Error, Result};
 
+mod decode;
+mod fork;
 mod step;
 
-/// Tokens per prefill call: bounds the activation scratch; long prompts run in several calls.
-/// Tokens per prefill call on CPU drivers, and rows of logits per `logits_all` call.
-pub const PREFILL_CHUNK: usize = 256;
-/// Tokens per prefill call on GPUs: 4× the workgroups per matrix product (a 256-token call
-/// leaves most of a large GPU idle) and a quarter of the dispatches per prompt.
-pub const GPU_PREFILL_CHUNK: usize = 1024;
+pub use decode::{Decoding, Event};
+pub use fork::GeneratorSnapshot;
 
-/// Tokens per prefill call on this adapter.
-pub fn prefill_chunk(gpu: &Gpu) -> usize {
-    if cpu_driver(&gpu.info) {
-        PREFILL_CHUNK
-    } else {
-        GPU_PREFILL_CHUNK
-    }
-}
+/// Tokens per prefill call on CPU drivers, and rows of logits per `logits_all` call.
+pub use crate::model::{GPU_PREFILL_CHUNK, PREFILL_CHUNK, prefill_chunk};
 
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
@@ -42,6 +34,9 @@ pub struct GenerateOptions {
     pub stop_strings: Vec<String>,
     /// Stop on the model's end-of-text token(s).
     pub stop_at_eos: bool,
+    /// Turn tokens into text as they stream (off: events carry ids only, as a bench or a
+    /// client of token ids needs; stop strings then never match).
+    pub detokenize: bool,
 }
 
 impl Default for GenerateOptions {
@@ -51,16 +46,17 @@ impl Default for GenerateOptions {
             sampling: SamplingParams::default(),
             stop_strings: Vec::new(),
             stop_at_eos: true,
+            detokenize: true,
         }
     }
 }
 
 /// One generated token, as it streams.
-#[derive(Clone, Debug)]
-pub struct TokenEvent<'a> {
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TokenEvent {
     pub id: u32,
     /// Newly complete text (may be empty while a multi-byte character is split across tokens).
-    pub text: &'a str,
+    pub text: String,
     /// 0 for the first generated token.
     pub index: usize,
 }
@@ -79,7 +75,11 @@ pub struct Outcome {
     pub token_ids: Vec<u32>,
     pub text: String,
     pub stop: StopReason,
+    /// Prompt tokens fed (prefilled) for this generation.
     pub prompt_tokens: usize,
+    /// Prompt tokens that were already in the caches and not prefilled again (a chat turn
+    /// that extends the conversation).
+    pub cached_tokens: usize,
     pub prompt_secs: f64,
     pub generated_secs: f64,
 }
@@ -95,8 +95,8 @@ impl Outcome {
 }
 
 /// One conversation on one model: its caches, the tokens in them, and the sampler's buffers.
-pub struct Generator<'m> {
-    model: &'m Model,
+pub struct Generator {
+    model: Arc<Model>,
     state: State,
     scratch: Scratch,
     /// Every token id fed through the model so far (the cache's contents), on the host.
@@ -108,28 +108,32 @@ pub struct Generator<'m> {
     sampler: Sampler,
     max_context: usize,
     profile: Option<SharedProfile>,
+    /// A decode step encoded before its input id was known (see `step.rs`); its position is
+    /// rewound when it turns out not to be needed.
+    ahead: Option<Encoded>,
 }
 
-impl<'m> Generator<'m> {
+impl Generator {
     /// `max_context` tokens at most (capped by the model's limit); caches grow as needed.
-    pub fn new(model: &'m Model, max_context: usize) -> Result<Self> {
+    pub fn new(model: Arc<Model>, max_context: usize) -> Result<Self> {
         let max_context = max_context.min(model.context_limit()).max(1);
-        let gpu = &model.gpu;
+        let gpu = model.gpu.clone();
         Ok(Generator {
-            model,
             state: model.new_state(max_context)?,
-            scratch: model.new_scratch(prefill_chunk(gpu), PREFILL_CHUNK)?,
+            scratch: model.new_scratch(prefill_chunk(&gpu), PREFILL_CHUNK)?,
             tokens: Vec::new(),
             pending: None,
             history: gpu.alloc(MemTag::Scratch, (max_context * 4) as u64, "token history")?,
-            sampler: Sampler::new(gpu, model.cfg.vocab_size)?,
+            sampler: Sampler::new(&gpu, model.cfg.vocab_size)?,
             max_context,
             profile: None,
+            ahead: None,
+            model,
         })
     }
 
-    pub fn model(&self) -> &'m Model {
-        self.model
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
     }
 
     /// Tokens in the conversation so far, including a sampled token not yet fed.
@@ -146,11 +150,29 @@ impl<'m> Generator<'m> {
         self.max_context
     }
 
+    /// GPU bytes of this conversation's caches: (KV cache, conv state, SSM state). Its
+    /// activation scratch is counted under [`MemTag::Scratch`] only.
+    pub fn cache_bytes(&self) -> [u64; 3] {
+        let kv = self.state.kv.as_ref().map_or(0, |kv| kv.bytes());
+        let conv = self.state.mamba.iter().map(|m| m.conv.buf.size()).sum();
+        let ssm = self.state.mamba.iter().map(|m| m.ssm.buf.size()).sum();
+        [kv, conv, ssm]
+    }
+
     /// Forgets the conversation (caches reset to empty).
     pub fn reset(&mut self) -> Result<()> {
+        self.ahead = None;
         self.state = self.model.new_state(self.max_context)?;
         self.tokens.clear();
         self.pending = None;
+        Ok(())
+    }
+
+    /// Drops a step encoded ahead and rewinds its position (it never reached the GPU).
+    fn drop_ahead(&mut self) -> Result<()> {
+        if self.ahead.take().is_some() {
+            self.rewind(self.state.pos - 1)?;
+        }
         Ok(())
     }
 
@@ -175,185 +197,79 @@ impl<'m> Generator<'m> {
         Ok(())
     }
 
-    /// Feeds `ids` (after any pending token) through the model in chunks of at most
-    /// [`prefill_chunk`] tokens ([`PREFILL_CHUNK`] when every row's logits are kept); the last
-    /// chunk writes `last_logits` rows and, with `sampling`, also samples the next token in the
-    /// same submission and returns it (the only readback).
-    fn feed(
+    /// Feeds one chunk (at most the scratch's size) through the model, writing `rows` of
+    /// logits; with `sampling`, also samples the next token in the same submission and returns
+    /// it (the only readback).
+    fn feed_chunk(
         &mut self,
-        ids: &[u32],
-        last_logits: LogitRows,
+        chunk: &[u32],
+        rows: LogitRows,
         sampling: Option<&SamplingParams>,
     ) -> Result<Option<u32>> {
+        let gpu = self.model.gpu.clone();
+        gpu.write(&self.scratch.ids, 0, bytemuck::cast_slice(chunk));
+        gpu.write(
+            &self.history,
+            (self.tokens.len() * 4) as u64,
+            bytemuck::cast_slice(chunk),
+        );
+        let mut rec = Recorder::profiled(&gpu, self.profile.clone());
+        self.model
+            .forward(&mut rec, &mut self.state, &self.scratch, chunk.len(), rows)?;
+        self.tokens.extend_from_slice(chunk);
+        let Some(params) = sampling else {
+            rec.submit()?;
+            return Ok(None);
+        };
+        let step = self.tokens.len() as u64;
+        let logits = self.scratch.logits.rows(self.model.cfg.vocab_size, 0);
+        let hist = self.tokens.len();
+        self.sampler
+            .record(&mut rec, logits, params, step, &self.history, hist)?;
+        rec.submit()?;
+        Ok(Some(self.sampler.read(&gpu)?))
+    }
+
+    /// The ids to feed next: a pending sampled token first, then `ids`.
+    fn take_input(&mut self, ids: &[u32]) -> Result<Vec<u32>> {
+        self.drop_ahead()?;
+        self.check_ids(ids)?;
         let mut all: Vec<u32> = self.pending.take().into_iter().collect();
         all.extend_from_slice(ids);
-        let gpu = self.model.gpu.clone();
-        let vocab = self.model.cfg.vocab_size;
-        let size = match last_logits {
-            LogitRows::All => self.scratch.max_logit_rows,
-            _ => self.scratch.max_tokens,
-        };
-        let n_chunks = all.len().div_ceil(size);
-        for (i, chunk) in all.chunks(size).enumerate() {
-            let last = i + 1 == n_chunks;
-            gpu.write(&self.scratch.ids, 0, bytemuck::cast_slice(chunk));
-            gpu.write(
-                &self.history,
-                (self.tokens.len() * 4) as u64,
-                bytemuck::cast_slice(chunk),
-            );
-            let mut rec = Recorder::profiled(&gpu, self.profile.clone());
-            let rows = if last { last_logits } else { LogitRows::None };
-            self.model
-                .forward(&mut rec, &mut self.state, &self.scratch, chunk.len(), rows)?;
-            self.tokens.extend_from_slice(chunk);
-            if let (true, Some(params)) = (last, sampling) {
-                let step = self.tokens.len() as u64;
-                let logits = self.scratch.logits.rows(vocab, 0);
-                let hist = self.tokens.len();
-                self.sampler
-                    .record(&mut rec, logits, params, step, &self.history, hist)?;
-                rec.submit()?;
-                return Ok(Some(self.sampler.read(&gpu)?));
-            }
-            rec.submit()?;
-        }
-        Ok(None)
+        Ok(all)
     }
 
     /// Appends tokens to the conversation without generating (e.g. a new user turn).
     pub fn prefill(&mut self, ids: &[u32]) -> Result<()> {
-        self.check_ids(ids)?;
-        self.feed(ids, LogitRows::Last, None)?;
+        let all = self.take_input(ids)?;
+        let size = self.scratch.max_tokens;
+        let n = all.len().div_ceil(size);
+        for (i, chunk) in all.chunks(size).enumerate() {
+            let rows = if i + 1 == n {
+                LogitRows::Last
+            } else {
+                LogitRows::None
+            };
+            self.feed_chunk(chunk, rows, None)?;
+        }
         self.model.gpu.wait()
     }
 
     /// Logits (already divided by `logits_scaling`) at every position of `ids`, fed after the
     /// current conversation. Returns one row per id.
     pub fn logits_all(&mut self, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
-        self.check_ids(ids)?;
+        let all = self.take_input(ids)?;
+        let skip = all.len() - ids.len(); // the pending token's row is not asked for
         let vocab = self.model.cfg.vocab_size;
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(PREFILL_CHUNK) {
-            self.feed(chunk, LogitRows::All, None)?;
+        let mut out = Vec::with_capacity(all.len());
+        for chunk in all.chunks(self.scratch.max_logit_rows) {
+            self.feed_chunk(chunk, LogitRows::All, None)?;
             let flat: Vec<f32> =
                 self.model
                     .gpu
                     .read(&self.scratch.logits.buf, 0, chunk.len() * vocab)?;
             out.extend(flat.chunks(vocab).map(|r| r.to_vec()));
         }
-        Ok(out)
-    }
-
-    /// Prefills `prompt` after the current conversation, then generates up to
-    /// `opts.max_new_tokens`, calling `on_token` for each token (return `Break` to stop).
-    /// The generated tokens stay in the conversation, so a following call continues it.
-    pub fn generate(
-        &mut self,
-        prompt: &[u32],
-        opts: &GenerateOptions,
-        tokenizer: Option<&Tokenizer>,
-        mut on_token: impl FnMut(TokenEvent) -> ControlFlow<()>,
-    ) -> Result<Outcome> {
-        opts.sampling.validate()?;
-        if opts.max_new_tokens == 0 {
-            return Err(Error::Input("--max-new-tokens must be at least 1".into()));
-        }
-        if prompt.is_empty() && self.tokens.is_empty() && self.pending.is_none() {
-            return Err(Error::Input(
-                "the prompt is empty: give at least one token".into(),
-            ));
-        }
-        self.check_ids(prompt)?;
-        let t0 = Instant::now();
-        let first = self.feed(prompt, LogitRows::Last, Some(&opts.sampling))?;
-        let prompt_secs = t0.elapsed().as_secs_f64();
-        let t_gen = Instant::now();
-        let mut ahead = None;
-        let decoded = self.decode(first, opts, tokenizer, &mut on_token, &mut ahead);
-        if ahead.take().is_some() {
-            self.rewind(self.state.pos - 1)?;
-        }
-        let (ids, text, stop) = decoded?;
-        Ok(Outcome {
-            token_ids: ids,
-            text,
-            stop,
-            prompt_tokens: prompt.len(),
-            prompt_secs,
-            generated_secs: t_gen.elapsed().as_secs_f64(),
-        })
-    }
-
-    /// Streams tokens from the first sampled one until a stop condition. `ahead` holds a step
-    /// encoded before its input id was known; the caller rewinds it if it is left unsubmitted.
-    fn decode(
-        &mut self,
-        mut next: Option<u32>,
-        opts: &GenerateOptions,
-        tokenizer: Option<&Tokenizer>,
-        on_token: &mut impl FnMut(TokenEvent) -> ControlFlow<()>,
-        ahead: &mut Option<Encoded<'m>>,
-    ) -> Result<(Vec<u32>, String, StopReason)> {
-        let mut decoder = tokenizer.map(|t| t.stream_decoder(false));
-        let (mut ids, mut text) = (Vec::new(), String::new());
-        let mut stop = StopReason::MaxTokens;
-        let mut index = 0;
-        while let Some(id) = next.take() {
-            self.pending = Some(id);
-            ids.push(id);
-            if opts.stop_at_eos && self.is_eos(id, tokenizer) {
-                stop = StopReason::Eos;
-                break;
-            }
-            let piece = match decoder.as_mut() {
-                Some(d) => d.push(id)?.unwrap_or_default(),
-                None => String::new(),
-            };
-            let before = text.len();
-            text.push_str(&piece);
-            if let Some(cut) = opts
-                .stop_strings
-                .iter()
-                .filter_map(|s| text.find(s.as_str()))
-                .min()
-            {
-                text.truncate(cut);
-                let _ = on_token(TokenEvent {
-                    id,
-                    text: &text[before.min(cut)..],
-                    index,
-                });
-                stop = StopReason::StopString;
-                break;
-            }
-            if on_token(TokenEvent {
-                id,
-                text: &piece,
-                index,
-            })
-            .is_break()
-            {
-                stop = StopReason::Cancelled;
-                break;
-            }
-            index += 1;
-            if index == opts.max_new_tokens {
-                break;
-            }
-            if self.tokens.len() + 1 >= self.max_context {
-                return Err(Error::Input(format!(
-                    "the conversation reached the context limit of {} tokens",
-                    self.max_context
-                )));
-            }
-            let more = index + 1 < opts.max_new_tokens;
-            next = Some(self.step(&opts.sampling, ahead, more)?);
-        }
-        Ok((ids, text, stop))
-    }
-
-    fn is_eos(&self, id: u32, tokenizer: Option<&Tokenizer>) -> bool {
-        self.model.cfg.eos_token_ids.contains(&id) || tokenizer.is_some_and(|t| t.is_eos(id))
+        Ok(out.split_off(skip))
     }
 }

@@ -7,27 +7,23 @@ use crate::gpu::{Encoded, Recorder};
 use crate::kernels::sampling::SamplingParams;
 use crate::model::{LogitRows, State};
 
-impl<'m> Generator<'m> {
+impl Generator {
     /// Feeds the pending id and returns the next sampled one. With `more`, the step after this
-    /// one is encoded while the GPU runs this one (its input id is the one sampled here).
-    pub(super) fn step(
-        &mut self,
-        sampling: &SamplingParams,
-        ahead: &mut Option<Encoded<'m>>,
-        more: bool,
-    ) -> Result<u32> {
-        let step = match ahead.take() {
+    /// one is encoded while the GPU runs this one (its input id is the one sampled here) and
+    /// kept in `self.ahead`.
+    pub(super) fn step(&mut self, sampling: &SamplingParams, more: bool) -> Result<u32> {
+        let step = match self.ahead.take() {
             Some(encoded) => encoded,
             None => self.encode_step(sampling)?,
         };
-        step.submit()?;
+        step.submit(&self.model.gpu)?;
         self.tokens.extend(self.pending.take());
         let kv_room = |s: &State| {
             s.kv.as_ref()
                 .is_none_or(|kv| kv.holds_without_growing(s.pos + 1))
         };
         if more && self.state.pos + 2 < self.max_context && kv_room(&self.state) {
-            *ahead = Some(self.encode_step(sampling)?);
+            self.ahead = Some(self.encode_step(sampling)?);
         }
         self.sampler.read(&self.model.gpu)
     }
@@ -35,8 +31,8 @@ impl<'m> Generator<'m> {
     /// Records and encodes one decode step whose input is the last sampled id, copied on the
     /// GPU from where the sampling wrote it (the host need not know it yet), and which samples
     /// the next id. Advances the position; [`Self::rewind`] undoes that if it is not submitted.
-    fn encode_step(&mut self, sampling: &SamplingParams) -> Result<Encoded<'m>> {
-        let model = self.model;
+    fn encode_step(&mut self, sampling: &SamplingParams) -> Result<Encoded> {
+        let model = self.model.clone();
         let pos = self.state.pos;
         let mut rec = Recorder::profiled(&model.gpu, self.profile.clone());
         rec.copy(&self.sampler.out, 0, &self.scratch.ids, 0, 4);

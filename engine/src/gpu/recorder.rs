@@ -6,56 +6,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::bind::{Bind, DispatchInterface};
+use super::pipelines::Pipeline;
 use super::profile::{MAX_TIMED, SharedProfile, Timestamps};
-use super::{Gpu, GpuBuffer};
+use super::{Gpu, GpuBuffer, Uniform};
 use crate::Result;
-
-/// A storage binding: a whole buffer or a byte window of it, at the binding after the previous
-/// one unless placed explicitly ([`Bind::at`]).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Bind {
-    pub(crate) buffer: wgpu::Buffer,
-    pub(crate) offset: u64,
-    pub(crate) size: Option<u64>,
-    pub(crate) binding: Option<u32>,
-}
-
-impl Bind {
-    pub fn whole(b: &GpuBuffer) -> Bind {
-        Bind {
-            buffer: b.raw().clone(),
-            offset: 0,
-            size: None,
-            binding: None,
-        }
-    }
-    pub fn window(b: &GpuBuffer, offset: u64, size: u64) -> Bind {
-        Bind {
-            buffer: b.raw().clone(),
-            offset,
-            size: Some(size),
-            binding: None,
-        }
-    }
-
-    /// This binding at `binding` (for kernels whose optional bindings leave gaps).
-    pub fn at(self, binding: u32) -> Bind {
-        Bind {
-            binding: Some(binding),
-            ..self
-        }
-    }
-}
-
-impl From<&GpuBuffer> for Bind {
-    fn from(b: &GpuBuffer) -> Bind {
-        Bind::whole(b)
-    }
-}
 
 enum Op {
     Dispatch {
-        pipeline: Arc<wgpu::ComputePipeline>,
+        pipeline: Arc<Pipeline>,
         family: &'static str,
         /// Byte range of this dispatch's parameters in the uniform block, if it has any.
         params: Option<(u64, u64)>,
@@ -104,9 +63,9 @@ impl<'g> Recorder<'g> {
 
     /// Queues one dispatch. Binding 0 is `params` (a uniform struct) when non-empty; the storage
     /// bindings follow from binding 1 in order (each one after the previous, see [`Bind::at`]).
-    pub fn dispatch<P: bytemuck::Pod>(
+    pub fn dispatch<P: Uniform>(
         &mut self,
-        pipeline: &Arc<wgpu::ComputePipeline>,
+        pipeline: &Arc<Pipeline>,
         family: &'static str,
         params: &P,
         binds: Vec<Bind>,
@@ -114,6 +73,9 @@ impl<'g> Recorder<'g> {
     ) {
         if groups.contains(&0) {
             return; // nothing to do; binding empty ranges would be invalid anyway
+        }
+        if let Some(check) = self.gpu.dispatch_check.get() {
+            check(&DispatchInterface::of::<P>(pipeline, &binds));
         }
         let bytes = bytemuck::bytes_of(params);
         let params = (!bytes.is_empty()).then(|| {
@@ -179,12 +141,13 @@ impl<'g> Recorder<'g> {
 
     /// Encodes everything recorded and submits it. Does not wait.
     pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
-        self.encode()?.submit()
+        let gpu = self.gpu;
+        self.encode()?.submit(gpu)
     }
 
     /// Encodes everything recorded into one command buffer without submitting it, so the host
     /// can prepare a decode step while the GPU still runs the previous one.
-    pub fn encode(self) -> Result<Encoded<'g>> {
+    pub fn encode(self) -> Result<Encoded> {
         let gpu = self.gpu;
         let dev = &gpu.device;
         let params_buf = (!self.params.is_empty()).then(|| {
@@ -216,7 +179,7 @@ impl<'g> Recorder<'g> {
                     let params = params
                         .zip(params_buf.as_ref())
                         .map(|((off, size), u)| (u, off, size));
-                    let bg = gpu.bind_groups.get(dev, pipeline, params, binds);
+                    let bg = gpu.bind_groups.get(dev, &pipeline.raw, params, binds);
                     // Profiled: one pass per dispatch, bracketed by timestamps.
                     let stamp = stamps
                         .as_ref()
@@ -240,7 +203,7 @@ impl<'g> Recorder<'g> {
                         enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default())
                             .forget_lifetime()
                     });
-                    p.set_pipeline(pipeline);
+                    p.set_pipeline(&pipeline.raw);
                     p.set_bind_group(0, &bg, &[]);
                     p.dispatch_workgroups(groups[0], groups[1], groups[2]);
                 }
@@ -266,7 +229,6 @@ impl<'g> Recorder<'g> {
         gpu.dispatches
             .fetch_add(n_dispatch as u64, Ordering::Relaxed);
         Ok(Encoded {
-            gpu,
             cmd: enc.finish(),
             params: params_buf.map(|b| (b, self.params)),
             stamps,
@@ -285,9 +247,9 @@ impl<'g> Recorder<'g> {
 }
 
 /// A recorded step, encoded and ready to submit (see [`Recorder::encode`]). Dropping it
-/// discards the work.
-pub struct Encoded<'g> {
-    gpu: &'g Gpu,
+/// discards the work. It holds no borrow of the device, so a session can keep the next decode
+/// step encoded between calls.
+pub struct Encoded {
     cmd: wgpu::CommandBuffer,
     /// The parameter buffer the bind groups use, and the bytes to write there at submission.
     params: Option<(wgpu::Buffer, Vec<u8>)>,
@@ -297,10 +259,10 @@ pub struct Encoded<'g> {
     profile: Option<SharedProfile>,
 }
 
-impl Encoded<'_> {
-    /// Writes the parameters and submits. Does not wait, except to read a profile's timestamps.
-    pub fn submit(self) -> Result<wgpu::SubmissionIndex> {
-        let gpu = self.gpu;
+impl Encoded {
+    /// Writes the parameters and submits on `gpu`, the device it was encoded for. Does not
+    /// wait, except to read a profile's timestamps.
+    pub fn submit(self, gpu: &Gpu) -> Result<wgpu::SubmissionIndex> {
         let t = std::time::Instant::now();
         let idx = {
             let _serial = gpu.params.serialize();

@@ -4,6 +4,7 @@
 //! The forward pass only records kernels (see [`forward`]); the generation loop decides when to
 //! submit and what to read back.
 mod attention;
+mod chunk;
 mod forward;
 mod mamba;
 mod moe;
@@ -15,6 +16,7 @@ mod upload;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use chunk::{GPU_PREFILL_CHUNK, PREFILL_CHUNK, prefill_chunk};
 pub use forward::LogitRows;
 pub use scratch::Scratch;
 pub use state::State;
@@ -75,7 +77,7 @@ pub fn planned_bytes(cfg: &ModelConfig, context: usize, chunk: usize) -> u64 {
 /// GPU memory budget.
 pub fn precheck(gpu: &Gpu, cfg: &ModelConfig, context: usize, what: &str) -> Result<()> {
     gpu.memory.precheck(
-        planned_bytes(cfg, context, crate::generate::prefill_chunk(gpu)),
+        planned_bytes(cfg, context, prefill_chunk(gpu)),
         gpu.memory_limit,
         what,
     )

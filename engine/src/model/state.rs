@@ -1,7 +1,7 @@
 //! The caches of one conversation: the KV cache of the attention layers (grows with the
 //! context) and the conv + SSM state of each Mamba layer (fixed size).
 use crate::Result;
-use crate::gpu::{GpuBuffer, MemTag};
+use crate::gpu::{GpuBuffer, MemTag, Recorder};
 use crate::kernels::attention::{KvCache, KvConfig};
 use crate::kernels::mamba::MambaState;
 
@@ -22,6 +22,8 @@ pub struct State {
     pub slots: GpuBuffer,
     /// Tokens in the caches.
     pub pos: usize,
+    /// The most tokens the caches may hold.
+    pub max_context: usize,
 }
 
 impl State {
@@ -54,6 +56,32 @@ impl State {
             kv,
             slots,
             pos: 0,
+            max_context,
         })
+    }
+
+    /// GPU bytes of the caches (KV rows allocated so far, conv and SSM states).
+    pub fn bytes(&self) -> u64 {
+        let kv = self.kv.as_ref().map_or(0, |kv| kv.bytes());
+        let mamba: u64 = self
+            .mamba
+            .iter()
+            .map(|m| m.conv.buf.size() + m.ssm.buf.size())
+            .sum();
+        kv + mamba + self.slots.size()
+    }
+
+    /// A copy of these caches, recorded into `rec` (buffer copies only).
+    pub fn duplicate(&self, rec: &mut Recorder, model: &Model) -> Result<State> {
+        let mut copy = State::new(model, self.max_context)?;
+        for (src, dst) in self.mamba.iter().zip(&copy.mamba) {
+            rec.copy(&src.conv.buf, 0, &dst.conv.buf, 0, src.conv.buf.size());
+            rec.copy(&src.ssm.buf, 0, &dst.ssm.buf, 0, src.ssm.buf.size());
+        }
+        if let Some(kv) = &self.kv {
+            copy.kv = Some(kv.duplicate(rec)?);
+        }
+        copy.pos = self.pos;
+        Ok(copy)
     }
 }

@@ -227,6 +227,28 @@ impl KvCache {
         Ok(())
     }
 
+    /// A copy of every sequence's rows in new buffers of the same capacity, recorded into
+    /// `rec` (snapshots and forks of a conversation).
+    pub fn duplicate(&self, rec: &mut Recorder) -> Result<KvCache> {
+        let mut out = KvCache::new(self.cfg)?;
+        let tb = self.token_bytes();
+        for (src, dst) in self.layers.iter().zip(&mut out.layers) {
+            let Some((k, v)) = &src.bufs else { continue };
+            let gpu = rec.gpu();
+            let nk = gpu.alloc(MemTag::KvCache, k.size(), "kv cache K")?;
+            let nv = gpu.alloc(MemTag::KvCache, v.size(), "kv cache V")?;
+            for (s, &n) in src.lens.iter().enumerate() {
+                let off = s as u64 * src.cap as u64 * tb;
+                rec.copy(k, off, &nk, off, n as u64 * tb);
+                rec.copy(v, off, &nv, off, n as u64 * tb);
+            }
+            dst.bufs = Some((nk, nv));
+            dst.cap = src.cap;
+            dst.lens = src.lens.clone();
+        }
+        Ok(out)
+    }
+
     /// The decode scratch, at least `floats` long (grown as needed).
     pub(crate) fn partials(&mut self, rec: &Recorder, floats: usize) -> Result<GpuBuffer> {
         let bytes = floats as u64 * 4;
