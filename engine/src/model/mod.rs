@@ -85,8 +85,8 @@ pub fn precheck(gpu: &Gpu, cfg: &ModelConfig, context: usize, what: &str) -> Res
 
 impl Model {
     /// Reads `config.json`, validates every tensor the config implies, then streams the weights
-    /// to the GPU tensor by tensor. A GGUF file, or a folder holding only one, is loaded through [`Model::from_weights`]
-    /// (see [`crate::model_files::gguf`]).
+    /// to the GPU tensor by tensor. A GGUF file, or a folder holding only one, is loaded through
+    /// [`Model::from_weights`] (see [`crate::model_files::gguf`]).
     pub fn load(gpu: Arc<Gpu>, dir: &Path, show_progress: bool) -> Result<Model> {
         if crate::model_files::gguf::is_gguf_path(dir) {
             let g = crate::model_files::gguf::open(dir)?;

@@ -1,5 +1,6 @@
-//! Streams validated tensors (safetensors, or GGUF dequantised on the host) to the GPU, one tensor (or one row block of a large
-//! tensor) at a time, converting to the engine's storage types: f16 matrices, f32 vectors.
+//! Streams validated tensors (safetensors, or GGUF dequantised on the host) to the GPU, one
+//! tensor (or one row block of a large tensor) at a time, converting to the engine's storage
+//! types: f16 matrices, f32 vectors.
 //! Host memory never holds more than one row block.
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -4,6 +4,8 @@
 
 pub mod model;
 
+use granite_engine::model_files::gguf::container::parse;
+
 /// A metadata value.
 #[derive(Clone, Debug)]
 pub enum V {
@@ -183,4 +185,57 @@ pub fn quantize_q8_0(x: &[f32]) -> Vec<u8> {
         out.extend(b.iter().map(|v| (v * id).round() as i8 as u8));
     }
     out
+}
+
+impl Writer {
+    /// Replaces (or adds) one metadata value.
+    pub fn set_kv(mut self, key: &str, v: V) -> Self {
+        match self.kvs.iter_mut().find(|(k, _)| k == key) {
+            Some(kv) => kv.1 = v,
+            None => self.kvs.push((key.into(), v)),
+        }
+        self
+    }
+}
+
+/// Writes `w` to a temporary file and returns the error `gguf::open` gives for it (panics if
+/// the file is accepted).
+pub fn open_err(w: &Writer) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("granite-gguf-{}-{n}.gguf", std::process::id()));
+    w.write(&path);
+    let result = granite_engine::model_files::gguf::open(&path);
+    let _ = std::fs::remove_file(&path);
+    match result {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A small valid container: two metadata keys, two F32 tensors.
+pub fn valid() -> Writer {
+    Writer::default()
+        .kv("general.architecture", V::Str("granite".into()))
+        .kv("general.name", V::Str("tiny".into()))
+        .tensor(T::f32("a.weight", &[4], &[1.0, 2.0, 3.0, 4.0]))
+        .tensor(T::f32("b.weight", &[8, 2], &[0.5; 16]))
+}
+
+/// `bytes` must fail to parse with an error containing `needle`.
+#[track_caller]
+pub fn rejects(bytes: &[u8], needle: &str) {
+    match parse(bytes) {
+        Ok(_) => panic!("accepted; expected an error containing {needle:?}"),
+        Err(e) => assert!(
+            e.contains(needle),
+            "error {e:?} does not contain {needle:?}"
+        ),
+    }
+}
+
+#[track_caller]
+pub fn rejects_w(w: &Writer, needle: &str) {
+    rejects(&w.bytes(), needle);
 }

@@ -343,3 +343,11 @@ pub fn from_fixture(dir: &Path, out: Out) -> Writer {
         ..Writer::default()
     }
 }
+
+/// The fixture `name` of tests/fixtures as a GGUF writer.
+pub fn fixture(name: &str, out: Out) -> Writer {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name);
+    from_fixture(&dir, out)
+}
