@@ -85,12 +85,29 @@ pub fn precheck(gpu: &Gpu, cfg: &ModelConfig, context: usize, what: &str) -> Res
 
 impl Model {
     /// Reads `config.json`, validates every tensor the config implies, then streams the weights
-    /// to the GPU tensor by tensor.
+    /// to the GPU tensor by tensor. A GGUF file, or a folder holding only one, is loaded through
+    /// [`Model::from_weights`] (see [`crate::model_files::gguf`]).
     pub fn load(gpu: Arc<Gpu>, dir: &Path, show_progress: bool) -> Result<Model> {
+        if crate::model_files::gguf::is_gguf_path(dir) {
+            let g = crate::model_files::gguf::open(dir)?;
+            let weights = ModelWeights::from_gguf(g.weights);
+            return Self::from_weights(gpu, g.config, &weights, show_progress);
+        }
         let cfg = ModelConfig::load(dir)?;
         let weights = ModelWeights::open(dir, &cfg)?;
-        precheck(&gpu, &cfg, 0, &format!("the model in {}", dir.display()))?;
-        let mut up = Uploader::new(&gpu, &weights, show_progress);
+        Self::from_weights(gpu, cfg, &weights, show_progress)
+    }
+
+    /// Uploads validated weights (either backing) for `cfg`.
+    pub fn from_weights(
+        gpu: Arc<Gpu>,
+        cfg: ModelConfig,
+        weights: &ModelWeights,
+        show_progress: bool,
+    ) -> Result<Model> {
+        let what = format!("the model in {}", weights.dir().display());
+        precheck(&gpu, &cfg, 0, &what)?;
+        let mut up = Uploader::new(&gpu, weights, show_progress);
         let embed = up.matrix(&["model.embed_tokens.weight"], MemTag::TokenEmbeddings, 1)?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         let (mut n_mamba, mut n_attn) = (0, 0);

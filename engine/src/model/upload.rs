@@ -1,11 +1,12 @@
-//! Streams validated safetensors tensors to the GPU, one tensor (or one row block of a large
-//! tensor) at a time, converting to the engine's storage types: f16 matrices, f32 vectors.
+//! Streams validated tensors (safetensors, or GGUF dequantised on the host) to the GPU, one
+//! tensor (or one row block of a large tensor) at a time, converting to the engine's storage
+//! types: f16 matrices, f32 vectors.
 //! Host memory never holds more than one row block.
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Result;
 use crate::gpu::{F16Matrix, Gpu, MemTag, Tensor};
-use crate::model_files::{ModelWeights, to_f16_rows, to_f32_vec};
+use crate::model_files::ModelWeights;
 
 /// Counts what the upload did, for the load report and the BF16 → F16 overflow warning.
 #[derive(Clone, Debug, Default)]
@@ -24,7 +25,7 @@ pub(crate) struct Uploader<'a> {
 
 impl<'a> Uploader<'a> {
     pub fn new(gpu: &'a Gpu, weights: &'a ModelWeights, show_progress: bool) -> Self {
-        let total: u64 = weights.infos().map(|i| i.len as u64).sum();
+        let total = weights.total_bytes();
         // indicatif draws nothing when stderr is not a terminal.
         let bar = if show_progress {
             ProgressBar::new(total)
@@ -64,7 +65,7 @@ impl<'a> Uploader<'a> {
     pub fn matrix(&mut self, names: &[&str], tag: MemTag, row_group: usize) -> Result<F16Matrix> {
         let views = names
             .iter()
-            .map(|n| self.weights.get(n))
+            .map(|n| self.weights.tensor(n))
             .collect::<Result<Vec<_>>>()?;
         let cols = views[0].row_len();
         let rows: usize = views.iter().map(|v| v.n_rows()).sum();
@@ -86,9 +87,10 @@ impl<'a> Uploader<'a> {
                     let (a, b) = (row0.max(lo), (row0 + n).min(hi));
                     if a < b {
                         let dst = &mut out[done * cols..(done + b - a) * cols];
-                        let over = to_f16_rows(v, a - lo, b - a, dst)?;
-                        overflows.push((v.name.to_string(), over));
-                        bar.inc(((b - a) * cols * v.dtype.size()) as u64);
+                        let over = v.f16_rows(a - lo, b - a, dst)?;
+                        overflows.push((v.name().to_string(), over));
+                        let bytes = v.stored_bytes() * (b - a) as u64 / v.n_rows().max(1) as u64;
+                        bar.inc(bytes);
                         done += b - a;
                     }
                     base = hi;
@@ -99,7 +101,7 @@ impl<'a> Uploader<'a> {
         for (name, n) in overflows {
             self.note_overflow(&name, n);
         }
-        self.report.bytes_read += views.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
+        self.report.bytes_read += views.iter().map(|v| v.stored_bytes()).sum::<u64>();
         Ok(m)
     }
 
@@ -111,9 +113,9 @@ impl<'a> Uploader<'a> {
 
     /// A small tensor's values on the host (for precomputation before upload).
     pub fn host_f32(&mut self, name: &str) -> Result<Vec<f32>> {
-        let v = self.weights.get(name)?;
-        self.bar.inc(v.bytes.len() as u64);
-        self.report.bytes_read += v.bytes.len() as u64;
-        to_f32_vec(&v)
+        let v = self.weights.tensor(name)?;
+        self.bar.inc(v.stored_bytes());
+        self.report.bytes_read += v.stored_bytes();
+        v.f32_vec()
     }
 }

@@ -12,6 +12,7 @@ mod config_fields;
 pub mod convert;
 pub mod files;
 pub mod generation_config;
+pub mod gguf;
 pub mod inspect;
 mod json;
 pub mod pyfmt;
@@ -28,4 +29,4 @@ pub use convert::{to_f16_elems, to_f16_into, to_f16_rows, to_f32_into, to_f32_ve
 pub use safetensors::{Dtype, SafetensorsFile, TensorInfo};
 pub use tensors::{TensorCategory, TensorSpec, expected_tensors};
 pub use tokenizer::{StreamDecoder, Tokenizer};
-pub use weights::{ModelWeights, TensorView};
+pub use weights::{ModelWeights, TensorView, WeightTensor};

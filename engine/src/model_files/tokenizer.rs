@@ -23,8 +23,8 @@ pub struct ChatTemplateSource {
 
 /// A loaded tokenizer with the special tokens and EOS set of the model.
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
-    path: PathBuf,
+    pub(crate) inner: tokenizers::Tokenizer,
+    pub(crate) path: PathBuf,
     /// Whether a BOS token is prepended by [`Tokenizer::encode`] (`add_bos_token`, default false).
     pub add_bos_token: bool,
     pub bos_token: Option<String>,

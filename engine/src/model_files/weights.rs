@@ -1,12 +1,15 @@
-//! The weights of a model folder: `model.safetensors`, or the shards named by
-//! `model.safetensors.index.json`, memory-mapped and checked against the config **before**
-//! anything is converted or uploaded, so a bad checkpoint fails fast with the tensor and file.
+//! The weights of a model: `model.safetensors`, or the shards named by
+//! `model.safetensors.index.json`, or a GGUF file, memory-mapped and checked against the config
+//! **before** anything is converted or uploaded, so a bad checkpoint fails fast with the tensor
+//! and file. Either backing is read through [`ModelWeights::tensor`].
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::config::{LayerKind, ModelConfig};
+use super::convert::{to_f16_rows, to_f32_vec};
+use super::gguf::{GgufTensor, GgufWeights};
 use super::safetensors::{Dtype, SafetensorsFile, TensorInfo};
 use super::tensors::{self, TensorSpec};
 use crate::{Error, Result};
@@ -38,13 +41,81 @@ impl TensorView<'_> {
     }
 }
 
-/// All safetensors files of a model and a name → location map.
+/// One of our tensors from either backing: raw safetensors bytes, or GGUF rows that are
+/// dequantised and un-permuted as they are read.
+#[derive(Debug)]
+pub enum WeightTensor<'a> {
+    Safetensors(TensorView<'a>),
+    Gguf(GgufTensor<'a>),
+}
+
+impl WeightTensor<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            WeightTensor::Safetensors(v) => v.name,
+            WeightTensor::Gguf(g) => g.name(),
+        }
+    }
+    /// Our (PyTorch-order) shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            WeightTensor::Safetensors(v) => v.shape,
+            WeightTensor::Gguf(g) => g.shape(),
+        }
+    }
+    pub fn row_len(&self) -> usize {
+        match self {
+            WeightTensor::Safetensors(v) => v.row_len(),
+            WeightTensor::Gguf(g) => g.row_len(),
+        }
+    }
+    pub fn n_rows(&self) -> usize {
+        match self {
+            WeightTensor::Safetensors(v) => v.n_rows(),
+            WeightTensor::Gguf(g) => g.n_rows(),
+        }
+    }
+    /// Bytes the file stores for this tensor.
+    pub fn stored_bytes(&self) -> u64 {
+        match self {
+            WeightTensor::Safetensors(v) => v.bytes.len() as u64,
+            WeightTensor::Gguf(g) => g.stored_bytes(),
+        }
+    }
+    /// Rows `[row0, row0 + n)` as f16 bits; returns the number of values saturated to ±65504.
+    pub fn f16_rows(&self, row0: usize, n: usize, out: &mut [u16]) -> Result<usize> {
+        match self {
+            WeightTensor::Safetensors(v) => to_f16_rows(v, row0, n, out),
+            WeightTensor::Gguf(g) => g.f16_rows(row0, n, out),
+        }
+    }
+    /// The whole tensor as f32 (small tensors).
+    pub fn f32_vec(&self) -> Result<Vec<f32>> {
+        match self {
+            WeightTensor::Safetensors(v) => to_f32_vec(v),
+            WeightTensor::Gguf(g) => g.f32_vec(),
+        }
+    }
+}
+
+/// The files holding a model's weights.
+#[derive(Debug)]
+enum Backing {
+    /// Safetensors files and a name → (file, tensor) map.
+    Safetensors {
+        files: Vec<SafetensorsFile>,
+        locate: HashMap<String, (usize, usize)>,
+    },
+    /// One GGUF file, its tensors mapped onto our names.
+    Gguf(Box<GgufWeights>),
+}
+
+/// The weights of a model under our tensor names.
 #[derive(Debug)]
 pub struct ModelWeights {
     dir: PathBuf,
-    files: Vec<SafetensorsFile>,
-    locate: HashMap<String, (usize, usize)>,
-    /// The file named in "missing tensor" errors: model.safetensors or the index.
+    backing: Backing,
+    /// The file named in "missing tensor" errors: model.safetensors, the index or the GGUF.
     source: PathBuf,
 }
 
@@ -104,15 +175,44 @@ impl ModelWeights {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
-            files,
-            locate,
+            backing: Backing::Safetensors { files, locate },
             source,
         })
+    }
+
+    /// Weights read from a GGUF file (already checked against its config by
+    /// [`GgufWeights::new`]).
+    pub fn from_gguf(weights: GgufWeights) -> Self {
+        let source = weights.path().to_path_buf();
+        Self {
+            dir: source.parent().map(Path::to_path_buf).unwrap_or_default(),
+            backing: Backing::Gguf(Box::new(weights)),
+            source,
+        }
+    }
+
+    /// The GGUF backing, if these weights come from a GGUF file.
+    pub fn gguf(&self) -> Option<&GgufWeights> {
+        match &self.backing {
+            Backing::Gguf(g) => Some(g),
+            Backing::Safetensors { .. } => None,
+        }
+    }
+
+    fn st_files(&self) -> &[SafetensorsFile] {
+        match &self.backing {
+            Backing::Safetensors { files, .. } => files,
+            Backing::Gguf(_) => &[],
+        }
     }
 
     /// Checks that every expected tensor exists with the right shape and a supported dtype.
     /// Extra tensors (e.g. `lm_head.weight` of a tied model) are ignored.
     pub fn validate(&self, cfg: &ModelConfig) -> Result<()> {
+        if self.gguf().is_some() {
+            // Checked against the config when the GGUF tensors were mapped.
+            return Ok(());
+        }
         for spec in tensors::expected_tensors(cfg) {
             self.check(&spec, cfg)?;
         }
@@ -156,17 +256,45 @@ impl ModelWeights {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.locate.contains_key(name)
+        match &self.backing {
+            Backing::Safetensors { locate, .. } => locate.contains_key(name),
+            Backing::Gguf(g) => g.contains(name),
+        }
     }
 
-    /// The tensor `name`; a missing tensor is an error naming the weights file or index.
+    /// The tensor `name` from either backing.
+    pub fn tensor(&self, name: &str) -> Result<WeightTensor<'_>> {
+        match &self.backing {
+            Backing::Safetensors { .. } => self.get(name).map(WeightTensor::Safetensors),
+            Backing::Gguf(g) => g.get(name).map(WeightTensor::Gguf),
+        }
+    }
+
+    /// Bytes of all tensors the files store (GGUF: those the engine reads).
+    pub fn total_bytes(&self) -> u64 {
+        match &self.backing {
+            Backing::Safetensors { .. } => self.infos().map(|i| i.len as u64).sum(),
+            Backing::Gguf(g) => g.total_bytes(),
+        }
+    }
+
+    /// The raw safetensors tensor `name`; a missing tensor is an error naming the weights file
+    /// or index. GGUF tensors have no raw view: read them through [`ModelWeights::tensor`].
     pub fn get(&self, name: &str) -> Result<TensorView<'_>> {
-        let &(fi, ti) = self.locate.get(name).ok_or_else(|| Error::Tensor {
+        let missing = |msg: &str| Error::Tensor {
             file: self.source.clone(),
             tensor: name.to_string(),
-            msg: "missing from the checkpoint".into(),
-        })?;
-        let file = &self.files[fi];
+            msg: msg.into(),
+        };
+        let Backing::Safetensors { files, locate } = &self.backing else {
+            return Err(missing(
+                "a GGUF tensor has no raw view (use ModelWeights::tensor)",
+            ));
+        };
+        let &(fi, ti) = locate
+            .get(name)
+            .ok_or_else(|| missing("missing from the checkpoint"))?;
+        let file = &files[fi];
         let info = &file.tensors()[ti];
         Ok(TensorView {
             name: &info.name,
@@ -186,14 +314,16 @@ impl ModelWeights {
         })
     }
 
-    /// Every header entry of every file (for counting parameters from the checkpoint).
+    /// Every safetensors header entry of every file (for counting parameters from the
+    /// checkpoint); empty for a GGUF file (see [`super::gguf::Summary`]).
     pub fn infos(&self) -> impl Iterator<Item = &TensorInfo> {
-        self.files.iter().flat_map(|f| f.tensors().iter())
+        self.st_files().iter().flat_map(|f| f.tensors().iter())
     }
 
     /// Paths of the files that were opened.
     pub fn files(&self) -> impl Iterator<Item = &Path> {
-        self.files.iter().map(|f| f.path())
+        let gguf = self.gguf().map(|g| g.path());
+        self.st_files().iter().map(|f| f.path()).chain(gguf)
     }
 }
 
