@@ -296,3 +296,48 @@ fn inspect_text_lists_metadata_types_and_assumptions() {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
 }
+
+/// A read big enough to be split over threads gives what row-by-row reads give, with the
+/// saturated values of every thread counted (a BF16 embedding of 40 000 × 36 values, some of
+/// them beyond the f16 range).
+#[test]
+fn big_reads_split_over_threads_equal_row_reads() {
+    let (h, v) = (36usize, 40_000usize);
+    let mut values: Vec<f32> = (0..h * v)
+        .map(|i| ((i % 977) as f32 - 488.0) * 0.01)
+        .collect();
+    let planted = [0, 1, h * v / 3, h * v / 2 + 7, h * v - 1];
+    for &i in &planted {
+        values[i] = 1e6;
+    }
+    let mut w = fixture("attn_only", Out::F16).set_kv("granite.vocab_size", V::U32(v as u32));
+    let embd = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "token_embd.weight")
+        .unwrap();
+    embd.ne = vec![h as u64, v as u64];
+    embd.ty = 30;
+    embd.data = values
+        .iter()
+        .flat_map(|x| ((x.to_bits() >> 16) as u16).to_le_bytes())
+        .collect();
+    let tmp = TempDir::new("gguf-big");
+    let g = gguf::open(&write(&w, &tmp, "big.gguf")).unwrap();
+    let weights = ModelWeights::from_gguf(g.weights);
+    let t = weights.tensor("model.embed_tokens.weight").unwrap();
+    let mut all = vec![0u16; h * v];
+    assert_eq!(t.f16_rows(0, v, &mut all).unwrap(), planted.len());
+    let mut row = vec![0u16; h];
+    for r in [0, 1, v / 3, v / 2, v - 1] {
+        t.f16_rows(r, 1, &mut row).unwrap();
+        assert_eq!(row, all[r * h..(r + 1) * h], "row {r}");
+    }
+    let serial: Vec<u16> = (0..v)
+        .flat_map(|r| {
+            t.f16_rows(r, 1, &mut row).unwrap();
+            row.clone()
+        })
+        .collect();
+    assert!(serial == all, "split read differs from row reads");
+}

@@ -12,6 +12,9 @@ use crate::model_files::config::ModelConfig;
 use crate::model_files::convert::f32_to_f16_saturating;
 use crate::{Error, Result};
 
+/// Values from which [`GgufTensor::f16_rows`] is split over the host's cores.
+pub const PARALLEL_ELEMS: usize = 1 << 20;
+
 /// The weights of a GGUF file under our tensor names.
 #[derive(Debug)]
 pub struct GgufWeights {
@@ -145,6 +148,31 @@ impl GgufTensor<'_> {
                 out.len()
             )));
         }
+        // Dequantising a multi-GB file on one core would dominate the load: split big reads
+        // over the host's cores by whole rows, as the safetensors conversion does.
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        if out.len() < PARALLEL_ELEMS || threads == 1 {
+            return self.f16_rows_serial(row0, out);
+        }
+        let per = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let jobs: Vec<_> = out
+                .chunks_mut(per * len)
+                .enumerate()
+                .map(|(i, o)| scope.spawn(move || self.f16_rows_serial(row0 + i * per, o)))
+                .collect();
+            jobs.into_iter().try_fold(0, |sum, job| {
+                let n = job
+                    .join()
+                    .unwrap_or_else(|_| Err(self.err("dequantising thread panicked".into())))?;
+                Ok(sum + n)
+            })
+        })
+    }
+
+    /// [`Self::f16_rows`] on this thread: `out` holds whole rows from `row0` on.
+    fn f16_rows_serial(&self, row0: usize, out: &mut [u16]) -> Result<usize> {
+        let len = self.row_len();
         let mut row = vec![0f32; len];
         let mut saturated = 0;
         for (k, dst) in out.chunks_exact_mut(len).enumerate() {
