@@ -25,6 +25,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print_text(&d.model, &d.config, &d.report);
+    if let Some(g) = &d.gguf {
+        println!("\n{}", g.text().trim_end());
+    }
     Ok(())
 }
 

@@ -10,25 +10,26 @@ pub const BUNDLED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/gra
 #[derive(Args, Clone, Debug)]
 pub struct ModelArg {
     /// Model folder as downloaded from Hugging Face (config.json, *.safetensors,
-    /// tokenizer.json, tokenizer_config.json). Default: the bundled demo model in assets/.
-    #[arg(long, short = 'm', value_name = "DIR")]
+    /// tokenizer.json, tokenizer_config.json), or a GGUF file (quantized tensors are
+    /// dequantized to f16 for now). Default: the bundled demo model in assets/.
+    #[arg(long, short = 'm', value_name = "DIR|FILE.gguf")]
     pub model: Option<PathBuf>,
 }
 
 impl ModelArg {
-    /// The model to open, checked to be a folder.
+    /// The model to open, checked to exist.
     pub fn source(&self) -> anyhow::Result<ModelSource> {
         Ok(ModelSource::Path(self.dir()?))
     }
 
-    pub fn dir(&self) -> anyhow::Result<PathBuf> {
+    fn dir(&self) -> anyhow::Result<PathBuf> {
         let dir = self
             .model
             .clone()
             .unwrap_or_else(|| PathBuf::from(BUNDLED_MODEL));
-        if !dir.is_dir() {
+        if !dir.exists() {
             anyhow::bail!(
-                "model folder {} does not exist{}",
+                "model {} does not exist{}",
                 dir.display(),
                 if self.model.is_none() {
                     " (the bundled model is missing from this checkout)"

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 use serde::Serialize;
 
 use super::device::{Device, DeviceInfo, DeviceOptions};
+use super::host::{GgufReport, HostFiles, Origin, Weights};
 use super::memory::{MemoryReport, SessionStats};
 use super::session::{Session, SessionOptions};
 use super::source::ModelSource;
@@ -13,8 +14,7 @@ use crate::gpu::MemTag;
 use crate::model::{Model, precheck};
 use crate::model_files::inspect::{self, InspectReport};
 use crate::model_files::{
-    ChatMessage, ChatOptions, ChatTemplate, GenerationDefaults, ModelConfig, ModelWeights,
-    Tokenizer,
+    ChatMessage, ChatOptions, ChatTemplate, GenerationDefaults, ModelConfig, Tokenizer,
 };
 use crate::{Error, Result};
 
@@ -50,6 +50,8 @@ pub struct ModelInfo {
     pub default_context: usize,
     /// The sampling `generation_config.json` recommends (see [`Engine::default_options`]).
     pub generation: GenerationDefaults,
+    /// For a GGUF file: its metadata, tensor types and what had to be assumed.
+    pub gguf: Option<GgufReport>,
 }
 
 pub(crate) struct Shared {
@@ -68,36 +70,6 @@ pub struct Engine {
     pub(crate) shared: Arc<Shared>,
 }
 
-/// A model's host-side files, read and checked.
-struct HostFiles {
-    source: ModelSource,
-    cfg: ModelConfig,
-    generation: GenerationDefaults,
-    tokenizer: Tokenizer,
-    template: std::result::Result<ChatTemplate, String>,
-}
-
-impl HostFiles {
-    fn read(source: &ModelSource, opts: &OpenOptions) -> Result<HostFiles> {
-        let dir = source.folder()?;
-        let cfg = ModelConfig::load(dir)?;
-        ModelWeights::open(dir, &cfg)?;
-        let tokenizer = Tokenizer::load(dir, Some(&cfg))?;
-        let generation = GenerationDefaults::load(dir)?;
-        let template = match ChatTemplate::from_tokenizer(&tokenizer) {
-            Err(e) if opts.require_chat_template => return Err(e),
-            t => t.map_err(|e| e.to_string()),
-        };
-        Ok(HostFiles {
-            source: source.clone(),
-            cfg,
-            generation,
-            tokenizer,
-            template,
-        })
-    }
-}
-
 /// The model's own limit, capped so a session's caches stay modest unless asked for.
 fn default_context(cfg: &ModelConfig) -> usize {
     cfg.max_position_embeddings.min(8192)
@@ -108,23 +80,29 @@ impl Engine {
     /// the host (config, every tensor's header, tokenizer) is checked before the GPU is
     /// touched, and the memory budget before any weight is uploaded.
     pub fn open(source: &ModelSource, opts: &OpenOptions) -> Result<Engine> {
-        let host = HostFiles::read(source, opts)?;
+        let host = HostFiles::read(source, opts.require_chat_template)?;
         let device = Device::open(&opts.device)?;
         Engine::load(&device, host, opts)
     }
 
     /// Opens the model on an already opened device (several models may share one).
     pub fn open_on(device: &Device, source: &ModelSource, opts: &OpenOptions) -> Result<Engine> {
-        Engine::load(device, HostFiles::read(source, opts)?, opts)
+        Engine::load(
+            device,
+            HostFiles::read(source, opts.require_chat_template)?,
+            opts,
+        )
     }
 
     fn load(device: &Device, host: HostFiles, opts: &OpenOptions) -> Result<Engine> {
         let HostFiles {
             source,
             cfg,
+            weights,
             generation,
             tokenizer,
             template,
+            gguf,
         } = host;
         let context = opts
             .context
@@ -134,7 +112,8 @@ impl Engine {
         let gpu = device.gpu.clone();
         let what = format!("{source} with a {context}-token session");
         precheck(&gpu, &cfg, context, &what)?;
-        let model = Model::load(gpu, source.folder()?, opts.progress)?;
+        let model = Model::from_weights(gpu, cfg.clone(), &weights, opts.progress)?;
+        drop(weights);
         let info = ModelInfo {
             name: source.name(),
             source: source.to_string(),
@@ -143,6 +122,7 @@ impl Engine {
             f16_overflows: model.upload_report.overflows.clone(),
             default_context: context,
             generation,
+            gguf,
             config: cfg,
         };
         Ok(Engine {
@@ -244,26 +224,35 @@ impl Shared {
 /// What [`describe`] finds in a model's files without a GPU.
 #[derive(Clone, Debug, Serialize)]
 pub struct Description {
-    /// Where the model came from (the folder).
+    /// Where the model came from.
     pub model: String,
     pub config: ModelConfig,
     #[serde(flatten)]
     pub report: InspectReport,
-    /// The weight figures counted from the tensor headers instead of the config.
-    pub weights_from_headers: inspect::WeightFigures,
+    /// The weight figures counted from the safetensors headers instead of the config (none for
+    /// a GGUF file, whose types are in `gguf`).
+    pub weights_from_headers: Option<inspect::WeightFigures>,
+    /// For a GGUF file: its metadata, tensor types and what had to be assumed.
+    pub gguf: Option<GgufReport>,
 }
 
 /// Reads and checks a model's config and every tensor header (no GPU): what `granite inspect`
 /// prints, with the per-session cache at each of `contexts` tokens.
 pub fn describe_at(source: &ModelSource, contexts: &[u64]) -> Result<Description> {
-    let dir = source.folder()?;
-    let config = ModelConfig::load(dir)?;
-    let weights = ModelWeights::open(dir, &config)?;
+    let w = Weights::read(source)?;
+    let (from_headers, gguf) = match w.origin {
+        Origin::Files(_) => (
+            Some(inspect::weights_from_headers(&w.cfg, w.weights.infos())),
+            None,
+        ),
+        Origin::Gguf(report, _) => (None, Some(report)),
+    };
     Ok(Description {
         model: source.to_string(),
-        report: inspect::report(&config, contexts),
-        weights_from_headers: inspect::weights_from_headers(&config, weights.infos()),
-        config,
+        report: inspect::report(&w.cfg, contexts),
+        weights_from_headers: from_headers,
+        gguf,
+        config: w.cfg,
     })
 }
 

@@ -29,6 +29,7 @@
 //! ```
 mod device;
 mod engine;
+mod host;
 mod memory;
 mod session;
 mod source;
@@ -36,6 +37,7 @@ mod stream;
 
 pub use device::{Counters, Device, DeviceInfo, DeviceOptions, devices};
 pub use engine::{Description, Engine, ModelInfo, OpenOptions, describe, describe_at};
+pub use host::GgufReport;
 pub use memory::{MemoryReport, SessionMemory};
 pub use session::{Input, Session, SessionOptions, Snapshot};
 pub use source::ModelSource;

@@ -1,17 +1,15 @@
-//! Where a model comes from: a folder as Hugging Face ships it, or its files held in memory
+//! Where a model comes from: a folder as Hugging Face ships it, a GGUF file, or a folder's files held in memory
 //! (a browser has no file system).
 use std::path::{Path, PathBuf};
-
-use crate::{Error, Result};
 
 /// A model's files.
 #[derive(Clone, Debug)]
 pub enum ModelSource {
-    /// A model folder as Hugging Face ships it: `config.json`, `model*.safetensors` (+ index),
+    /// A model folder as Hugging Face ships it (`config.json`, `model*.safetensors` (+ index),
     /// `tokenizer.json`, `tokenizer_config.json`, optionally `chat_template.jinja` and
-    /// `generation_config.json`.
+    /// `generation_config.json`), or a GGUF file (or a folder holding only one).
     Path(PathBuf),
-    /// The same files by name, already in memory.
+    /// A model folder's files by name, already in memory (what a browser's file picker gives).
     Files(Vec<(String, Vec<u8>)>),
 }
 
@@ -28,23 +26,6 @@ impl ModelSource {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| d.display().to_string()),
             ModelSource::Files(_) => "model in memory".into(),
-        }
-    }
-
-    /// The folder, checked to exist.
-    pub(crate) fn folder(&self) -> Result<&Path> {
-        match self {
-            ModelSource::Path(d) if d.is_dir() => Ok(d),
-            ModelSource::Path(d) if d.exists() => Err(Error::Input(format!(
-                "{}: not a folder (give the folder holding config.json)",
-                d.display()
-            ))),
-            ModelSource::Path(d) => Err(Error::Input(format!("{}: no such folder", d.display()))),
-            ModelSource::Files(_) => Err(Error::Input(
-                "models held in memory cannot be opened yet: this build reads model folders \
-                 only (loading from bytes comes with the browser build)"
-                    .into(),
-            )),
         }
     }
 }

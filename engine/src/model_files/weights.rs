@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::config::{LayerKind, ModelConfig};
+use super::files::ModelFiles;
 use super::convert::{to_f16_rows, to_f32_vec};
 use super::gguf::{GgufTensor, GgufWeights};
 use super::safetensors::{Dtype, SafetensorsFile, TensorInfo};
@@ -131,17 +132,29 @@ impl ModelWeights {
     /// Opens and validates the file structure only (no config check), e.g. for inspecting
     /// headers.
     pub fn open_unchecked(dir: &Path) -> Result<Self> {
-        let single = dir.join(SINGLE_FILE);
-        let index = dir.join(INDEX_FILE);
-        let (files, source, weight_map) = if single.is_file() {
-            (vec![SafetensorsFile::open(&single)?], single, None)
-        } else if index.is_file() {
-            let Index { shards, map } = read_index(dir, &index)?;
+        Self::open_files(&ModelFiles::Dir(dir.to_path_buf()))
+    }
+
+    /// [`ModelWeights::open_unchecked`] on a model's files, on disk or in memory.
+    pub fn open_files(model: &ModelFiles) -> Result<Self> {
+        let dir = model.root();
+        let shard = |name: &str| -> Result<SafetensorsFile> {
+            let path = model.path(name);
+            let blob = model.blob(name)?.ok_or_else(|| Error::Format {
+                file: path.clone(),
+                msg: "no such file".into(),
+            })?;
+            SafetensorsFile::from_blob(&path, blob)
+        };
+        let (files, source, weight_map) = if model.exists(SINGLE_FILE) {
+            (vec![shard(SINGLE_FILE)?], model.path(SINGLE_FILE), None)
+        } else if model.exists(INDEX_FILE) {
+            let Index { shards, map } = read_index(model)?;
             let files = shards
                 .iter()
-                .map(|s| SafetensorsFile::open(&dir.join(s)))
+                .map(|s| shard(s))
                 .collect::<Result<Vec<_>>>()?;
-            (files, index, Some(map))
+            (files, model.path(INDEX_FILE), Some(map))
         } else {
             return Err(Error::Format {
                 file: dir.to_path_buf(),
@@ -166,7 +179,7 @@ impl ModelWeights {
                 let found = locate.get(&name).map(|&(fi, _)| files[fi].path());
                 if found.and_then(Path::file_name) != Some(std::ffi::OsStr::new(&shard)) {
                     return Err(Error::Tensor {
-                        file: dir.join(&shard),
+                        file: model.path(&shard),
                         tensor: name,
                         msg: format!("listed in {INDEX_FILE} for this shard but not present in it"),
                     });
@@ -350,12 +363,13 @@ struct Index {
 }
 
 /// Reads the index. Every shard must be a plain file name inside `dir` and must exist.
-fn read_index(dir: &Path, index: &Path) -> Result<Index> {
+fn read_index(model: &ModelFiles) -> Result<Index> {
+    let index = model.path(INDEX_FILE);
     let fmt = |msg: String| Error::Format {
-        file: index.to_path_buf(),
+        file: index.clone(),
         msg,
     };
-    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
+    let text = model.required_text(INDEX_FILE)?;
     let json: Value = serde_json::from_str(&text).map_err(|e| fmt(format!("invalid JSON: {e}")))?;
     let Some(Value::Object(map)) = json.get("weight_map") else {
         return Err(fmt("missing `weight_map` object".into()));
@@ -374,10 +388,10 @@ fn read_index(dir: &Path, index: &Path) -> Result<Index> {
                 "weight_map[`{name}`] = \"{shard}\" is not a plain file name in the model folder"
             )));
         }
-        if shards.insert(shard.to_string()) && !dir.join(shard).is_file() {
+        if shards.insert(shard.to_string()) && !model.exists(shard) {
             return Err(fmt(format!(
                 "shard `{shard}` (holding tensor `{name}`) does not exist in {}",
-                dir.display()
+                model.root().display()
             )));
         }
         pairs.push((name.clone(), shard.to_string()));

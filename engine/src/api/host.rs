@@ -1,0 +1,138 @@
+//! A model's host side, read and checked before the GPU is touched: config, every tensor's
+//! header, tokenizer, chat template and sampling defaults — from a model folder, a GGUF file, or
+//! files in memory.
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::source::ModelSource;
+use crate::model_files::gguf::{self, Summary};
+use crate::model_files::{
+    ChatTemplate, GenerationDefaults, ModelConfig, ModelFiles, ModelWeights, Tokenizer,
+};
+use crate::{Error, Result};
+
+/// Where a [`ModelSource`] leads.
+enum Located {
+    Files(ModelFiles),
+    Gguf(PathBuf),
+}
+
+/// What a GGUF file told us beyond the config: its metadata and tensor types, and what we
+/// had to assume.
+#[derive(Clone, Debug, Serialize)]
+pub struct GgufReport {
+    pub summary: Summary,
+    pub assumptions: Vec<String>,
+}
+
+impl GgufReport {
+    /// The text `granite inspect` prints for it.
+    pub fn text(&self) -> String {
+        self.summary.text(&self.assumptions)
+    }
+}
+
+pub(crate) struct HostFiles {
+    pub source: ModelSource,
+    pub cfg: ModelConfig,
+    pub weights: ModelWeights,
+    pub generation: GenerationDefaults,
+    pub tokenizer: Tokenizer,
+    pub template: std::result::Result<ChatTemplate, String>,
+    pub gguf: Option<GgufReport>,
+}
+
+fn locate(source: &ModelSource) -> Result<Located> {
+    match source {
+        ModelSource::Files(files) => Ok(Located::Files(ModelFiles::memory(
+            "model in memory",
+            files.clone(),
+        ))),
+        ModelSource::Path(p) if gguf::is_gguf_path(p) => Ok(Located::Gguf(p.clone())),
+        ModelSource::Path(p) if p.is_dir() => Ok(Located::Files(ModelFiles::Dir(p.clone()))),
+        ModelSource::Path(p) if p.exists() => Err(Error::Input(format!(
+            "{}: not a folder (give the folder holding config.json, or a .gguf file)",
+            p.display()
+        ))),
+        ModelSource::Path(p) => Err(Error::Input(format!(
+            "{}: no such folder or .gguf file",
+            p.display()
+        ))),
+    }
+}
+
+/// A model's config and checked weights, and where the rest comes from.
+pub(crate) struct Weights {
+    pub cfg: ModelConfig,
+    pub weights: ModelWeights,
+    pub origin: Origin,
+}
+
+pub(crate) enum Origin {
+    /// The tokenizer and the other host files are read from here.
+    Files(ModelFiles),
+    /// A GGUF file carries its tokenizer; the report says what it held.
+    Gguf(GgufReport, Box<Tokenizer>),
+}
+
+impl Weights {
+    /// Reads the config and checks every tensor header against it (what `inspect` needs).
+    pub fn read(source: &ModelSource) -> Result<Weights> {
+        match locate(source)? {
+            Located::Files(files) => {
+                let cfg = ModelConfig::load_files(&files)?;
+                let weights = ModelWeights::open_files(&files)?;
+                weights.validate(&cfg)?;
+                Ok(Weights {
+                    cfg,
+                    weights,
+                    origin: Origin::Files(files),
+                })
+            }
+            Located::Gguf(path) => {
+                let g = gguf::open(&path)?;
+                let report = GgufReport {
+                    summary: g.summary,
+                    assumptions: g.assumptions,
+                };
+                Ok(Weights {
+                    cfg: g.config,
+                    weights: ModelWeights::from_gguf(g.weights),
+                    origin: Origin::Gguf(report, Box::new(g.tokenizer)),
+                })
+            }
+        }
+    }
+}
+
+impl HostFiles {
+    /// Reads and checks everything; with `require_template`, a model without a usable chat
+    /// template is an error here.
+    pub fn read(source: &ModelSource, require_template: bool) -> Result<HostFiles> {
+        let w = Weights::read(source)?;
+        let (tokenizer, generation, gguf) = match w.origin {
+            Origin::Gguf(report, tokenizer) => {
+                (*tokenizer, GenerationDefaults::default(), Some(report))
+            }
+            Origin::Files(files) => (
+                Tokenizer::load_files(&files, Some(&w.cfg))?,
+                GenerationDefaults::load_files(&files)?,
+                None,
+            ),
+        };
+        let template = match ChatTemplate::from_tokenizer(&tokenizer) {
+            Err(e) if require_template => return Err(e),
+            t => t.map_err(|e| e.to_string()),
+        };
+        Ok(HostFiles {
+            source: source.clone(),
+            cfg: w.cfg,
+            weights: w.weights,
+            generation,
+            tokenizer,
+            template,
+            gguf,
+        })
+    }
+}
