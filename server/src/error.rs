@@ -91,6 +91,14 @@ impl ApiError {
         }
     }
 
+    pub fn body_too_large(limit: usize) -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: Some("body_too_large"),
+            ..ApiError::bad_request(format!("the request body is larger than {limit} bytes"))
+        }
+    }
+
     /// The server's own failure (a GPU error): the only 5xx.
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError {

@@ -77,6 +77,9 @@ pub struct Common {
     /// Extensions many servers accept (vLLM, llama.cpp).
     pub top_k: Option<u32>,
     pub repetition_penalty: Option<f32>,
+    /// vLLM's extension: generate through end-of-text tokens (benchmarks, load tests).
+    #[serde(default)]
+    pub ignore_eos: bool,
     pub seed: Option<i64>,
     pub stop: Option<Stop>,
     #[serde(default)]
@@ -209,7 +212,7 @@ impl Common {
             max_new_tokens: max_tokens.map_or(room, |m| (m as usize).min(room)),
             sampling,
             stop_strings: self.stop_strings()?,
-            stop_at_eos: true,
+            stop_at_eos: !self.ignore_eos,
             detokenize: true,
         })
     }
@@ -234,22 +237,25 @@ impl ChatRequest {
                 "returning log probabilities",
             ));
         }
-        if let Some(f) = &self.response_format {
-            if f.get("type").and_then(Value::as_str) != Some("text") {
-                return Err(ApiError::unsupported(
-                    "response_format",
-                    "a format other than text",
-                ));
-            }
+        let format = self.response_format.as_ref();
+        if format.is_some_and(|f| f.get("type").and_then(Value::as_str) != Some("text")) {
+            return Err(ApiError::unsupported(
+                "response_format",
+                "a format other than text",
+            ));
         }
-        if let Some(c) = &self.tool_choice {
-            if !(c == "auto" || c == "none") {
-                return Err(ApiError::unsupported(
-                    "tool_choice",
-                    "a choice other than auto or none",
-                ));
-            }
+        if let Some(c) = &self.tool_choice
+            && !(c == "auto" || c == "none")
+        {
+            return Err(ApiError::unsupported(
+                "tool_choice",
+                "a choice other than auto or none",
+            ));
         }
+        self.check_messages()
+    }
+
+    fn check_messages(&self) -> Result<(), ApiError> {
         if self.messages.is_empty() {
             return Err(ApiError::invalid(
                 "messages",
@@ -263,13 +269,13 @@ impl ChatRequest {
                     format!("role `{}` is not one of {ROLES:?}", m.role),
                 ));
             }
-            if let Some(MessageContent::Parts(parts)) = &m.content {
-                if parts.iter().any(|p| p.kind != "text") {
-                    return Err(ApiError::unsupported(
-                        &format!("messages[{i}].content"),
-                        "content other than text",
-                    ));
-                }
+            if let Some(MessageContent::Parts(parts)) = &m.content
+                && parts.iter().any(|p| p.kind != "text")
+            {
+                return Err(ApiError::unsupported(
+                    &format!("messages[{i}].content"),
+                    "content other than text",
+                ));
             }
         }
         Ok(())

@@ -115,6 +115,7 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(info::health))
         .route("/metrics", get(info::metrics))
         .fallback(not_found)
+        .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -130,6 +131,20 @@ async fn require_key(State(state): State<Shared>, req: Request, next: Next) -> R
         if given != Some(key.as_str()) {
             return ApiError::unauthorized().into_response();
         }
+    }
+    next.run(req).await
+}
+
+/// A body announced larger than [`MAX_BODY`] is refused before a byte of it is read (bodies
+/// sent without a length are cut off at the limit by `DefaultBodyLimit` while being read).
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        return ApiError::body_too_large(MAX_BODY).into_response();
     }
     next.run(req).await
 }
