@@ -160,14 +160,35 @@ fn raw_http_checks(srv: &Server) {
     error_of(s, &b, 400);
     let (s, b) = post("/v1/nothing", "{}");
     error_of(s, &b, 404);
+    let (s, b) = http(srv, "/v1/completions", Some(KEY), b"", None);
+    error_of(s, &b, 405);
     // And it keeps serving.
     let (s, b) = post(chat, &chat_body(""));
     assert_eq!(s, 200, "{b}");
     let v: serde_json::Value = serde_json::from_str(&b).unwrap();
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["usage"]["completion_tokens"], 4);
+    keep_alive_during_prefill(srv);
     let (s, b) = http(srv, "/health", None, b"", None);
     assert_eq!((s, b.contains("ok")), (200, true), "{b}");
+}
+
+/// A prompt of two prefill chunks (256 tokens each on CPU drivers) streams a keep-alive
+/// comment per chunk before its first token.
+fn keep_alive_during_prefill(srv: &Server) {
+    let body = format!(
+        r#"{{"model": "granite-austen", "prompt": {:?}, "max_tokens": 2, "stream": true}}"#,
+        vec![100; 450]
+    );
+    let (s, b) = http(srv, "/v1/completions", Some(KEY), body.as_bytes(), None);
+    assert_eq!(s, 200, "{b}");
+    let first_data = b.find("data: {").expect("no data chunk");
+    let keep_alives = b[..first_data].matches(": keep-alive").count();
+    assert!(
+        keep_alives >= 2,
+        "{keep_alives} keep-alives before the first token: {b}"
+    );
+    assert!(b.contains("data: [DONE]"), "{b}");
 }
 
 #[test]

@@ -130,12 +130,15 @@ def long_stream(tag):
 
 
 def check_dropped_client_and_queue_limit():
-    wait_metrics(lambda m: m["requests_running"] == 0, "an idle server")
+    before = wait_metrics(lambda m: m["requests_running"] == 0, "an idle server")
     s = long_stream("I")
     next(iter(s))
     wait_metrics(lambda m: m["requests_running"] == 1, "one running")
     s.close()
-    wait_metrics(lambda m: m["requests_running"] == 0 and m["requests_queued"] == 0, "the slot freed")
+    after = wait_metrics(lambda m: m["requests_running"] == 0 and m["requests_queued"] == 0, "the slot freed")
+    # Cancelled, not run to its 200 tokens.
+    generated = after["generated_tokens_total"] - before["generated_tokens_total"]
+    assert generated < 150, generated
     # 4 running + 4 queued fill the server: the next one is refused with 429.
     streams = [long_stream(i) for i in range(8)]
     wait_metrics(lambda m: m["requests_running"] == 4 and m["requests_queued"] == 4, "4 running, 4 queued")

@@ -91,6 +91,14 @@ impl ApiError {
         }
     }
 
+    pub fn method_not_allowed(method: &axum::http::Method, path: &str) -> Self {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: Some("method_not_allowed"),
+            ..ApiError::bad_request(format!("{path} does not take {method}"))
+        }
+    }
+
     pub fn body_too_large(limit: usize) -> Self {
         ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,

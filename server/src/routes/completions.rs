@@ -30,6 +30,12 @@ async fn respond(state: Shared, body: Result<Bytes, BytesRejection>) -> Result<R
     if prompt.is_empty() {
         return Err(ApiError::invalid("prompt", "`prompt` must not be empty"));
     }
+    // Checked here, not when the job starts, so a streamed request gets its 400 too.
+    let vocab = state.engine.config().vocab_size;
+    if let Some(bad) = prompt.iter().find(|&&id| id as usize >= vocab) {
+        let msg = format!("token id {bad} is past the vocabulary ({vocab} entries)");
+        return Err(ApiError::invalid("prompt", msg));
+    }
     let context = state.scheduler.limits().context;
     let generation = req
         .common

@@ -115,6 +115,7 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(info::health))
         .route("/metrics", get(info::metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -147,6 +148,10 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
         return ApiError::body_too_large(MAX_BODY).into_response();
     }
     next.run(req).await
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(&method, uri.path())
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -34,9 +34,16 @@ impl IdleSessions {
     pub fn put(&mut self, session: Session) {
         let tokens = session.tokens();
         self.sessions.push((session, tokens));
-        while self.bytes() > self.budget && !self.sessions.is_empty() {
-            self.sessions.remove(0).0.close();
+        while self.bytes() > self.budget && self.evict_oldest() {}
+    }
+
+    /// Closes the least recently used session; false when there is none.
+    pub fn evict_oldest(&mut self) -> bool {
+        if self.sessions.is_empty() {
+            return false;
         }
+        self.sessions.remove(0).0.close();
+        true
     }
 
     pub fn len(&self) -> usize {

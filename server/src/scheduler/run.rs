@@ -107,12 +107,7 @@ impl Loop {
         let engine_err = |e: granite_engine::Error| ApiError::from_engine(&e);
         let (mut session, cached) = match self.idle.take_prefix(&job.prompt) {
             Some(hit) => hit,
-            None => {
-                let opts = SessionOptions {
-                    context: Some(self.limits.context),
-                };
-                (self.engine.session(&opts).map_err(engine_err)?, 0)
-            }
+            None => (self.new_session().map_err(engine_err)?, 0),
         };
         let input = match &job.input {
             // Token prompts append: feed only what the cached conversation lacks.
@@ -126,6 +121,19 @@ impl Loop {
             0
         };
         Ok((session, cached))
+    }
+
+    /// A new session; when the GPU is out of memory, idle sessions give theirs back first.
+    fn new_session(&mut self) -> granite_engine::Result<Session> {
+        let opts = SessionOptions {
+            context: Some(self.limits.context),
+        };
+        loop {
+            match self.engine.session(&opts) {
+                Err(granite_engine::Error::OutOfMemory(_)) if self.idle.evict_oldest() => {}
+                r => return r,
+            }
+        }
     }
 
     /// One step of every running job; at most one of them prefills.
