@@ -5,6 +5,7 @@
 //! seeds, tools, concurrency, disconnects, the queue and the prompt cache.
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -24,17 +25,11 @@ impl Drop for Server {
     }
 }
 
-fn start() -> Server {
+fn start(model: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_granite"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--api-key",
-            KEY,
-            "--max-sessions",
-            "4",
-        ])
+        .args(["serve", "--model"])
+        .arg(model)
+        .args(["--port", "0", "--api-key", KEY, "--max-sessions", "4"])
         .args(["--queue", "4", "--ctx-size", "512"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -56,6 +51,43 @@ fn start() -> Server {
         child,
         addr: addr.parse().unwrap(),
     }
+}
+
+/// A folder removed when the test ends (pass or fail).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/granite-austen");
+
+/// A copy of the bundled model whose tokenizer decodes every space as a whole Granite tool
+/// call (a `Replace` step after the byte-level decoder: encoding is untouched, so the model
+/// runs as before). Whatever the model writes, its reply then holds tool calls, which the
+/// server must return as `tool_calls`. Same folder name, so the same model id.
+fn scripted_tool_model(dir: &TempDir) -> PathBuf {
+    let model = dir.0.join("granite-austen");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in [
+        "config.json",
+        "generation_config.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+    ] {
+        std::fs::copy(Path::new(BUNDLED).join(f), model.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(Path::new(BUNDLED).join("tokenizer.json")).unwrap();
+    let mut tok: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let call = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"town\": \"Bath\"}}\n</tool_call>";
+    let replace =
+        serde_json::json!({"type": "Replace", "pattern": {"String": " "}, "content": call});
+    tok["decoder"] =
+        serde_json::json!({"type": "Sequence", "decoders": [tok["decoder"].take(), replace]});
+    std::fs::write(model.join("tokenizer.json"), tok.to_string()).unwrap();
+    model
 }
 
 /// One HTTP/1.1 request; returns the status and the body. `body_len` overrides the
@@ -193,12 +225,15 @@ fn keep_alive_during_prefill(srv: &Server) {
 
 #[test]
 fn serve_answers_the_openai_client_and_refuses_bad_requests_with_json() {
-    let srv = start();
+    let srv = start(Path::new(BUNDLED));
     raw_http_checks(&srv);
+    let dir = TempDir(std::env::temp_dir().join(format!("granite-serve-{}", std::process::id())));
+    let tools = start(&scripted_tool_model(&dir));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/serve_openai_client.py");
     let mut py = Command::new("python3")
         .arg(script)
         .env("GRANITE_URL", format!("http://{}/v1", srv.addr))
+        .env("GRANITE_TOOL_URL", format!("http://{}/v1", tools.addr))
         .env("GRANITE_KEY", KEY)
         .spawn()
         .expect("python3 is needed (scripts/install-deps.sh installs the openai client)");

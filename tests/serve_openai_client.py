@@ -2,6 +2,7 @@
 tests/serve_openai.rs with GRANITE_URL and GRANITE_KEY): wire format, stop strings, seeds,
 tools, 8 concurrent streams, a client that leaves, the queue limit and the prompt cache.
 Every request is bounded (timeout, max_tokens); any failed check exits non-zero."""
+import json
 import os
 import re
 import sys
@@ -105,6 +106,34 @@ def check_tools():
     assert r.choices[0].finish_reason in ("stop", "length"), r
 
 
+def check_scripted_tool_calls():
+    """A server on a model copy whose tokenizer writes a get_weather call for every space."""
+    tc = openai.OpenAI(base_url=os.environ["GRANITE_TOOL_URL"], api_key=os.environ["GRANITE_KEY"],
+                       timeout=120, max_retries=0)
+    ask = dict(model=MODEL, messages=[{"role": "user", "content": "Is it raining in Bath?"}],
+               max_tokens=8, temperature=0)
+    r = tc.chat.completions.create(tools=TOOLS, **ask)
+    c = r.choices[0]
+    assert c.finish_reason == "tool_calls", c
+    calls = [(t.type, t.function.name, json.loads(t.function.arguments)) for t in c.message.tool_calls]
+    assert calls and all(x == ("function", "get_weather", {"town": "Bath"}) for x in calls), calls
+    assert len({t.id for t in c.message.tool_calls}) == len(calls)
+    assert "tool_call>" not in (c.message.content or ""), c.message.content
+    chunks = list(tc.chat.completions.create(tools=TOOLS, stream=True, **ask))
+    streamed, text = {}, ""
+    for ch in chunks:
+        for d in ch.choices[0].delta.tool_calls or []:
+            assert d.index not in streamed and d.id and d.type == "function", d
+            streamed[d.index] = (d.type, d.function.name, json.loads(d.function.arguments))
+        text += ch.choices[0].delta.content or ""
+    assert [streamed[i] for i in range(len(streamed))] == calls, (streamed, calls)
+    assert text.strip() == (c.message.content or ""), (text, c.message.content)
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    # Without tools in the request the same reply is plain text.
+    plain = tc.chat.completions.create(**ask).choices[0]
+    assert "<tool_call>" in plain.message.content and not plain.message.tool_calls, plain
+
+
 PROMPTS = [f"Tell me about {name}." for name in
            ("Elizabeth", "Jane", "Lydia", "Kitty", "Mary", "Emma", "Anne", "Fanny")]
 
@@ -179,6 +208,7 @@ def check_completions():
 
 
 for check in (check_models_and_basic_chat, check_stop_strings, check_seeds, check_tools,
+              check_scripted_tool_calls,
               check_completions, check_concurrent_streams_equal_solo, check_prompt_cache,
               check_dropped_client_and_queue_limit):
     started = time.time()
