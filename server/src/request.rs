@@ -325,3 +325,7 @@ impl CompletionRequest {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;
