@@ -114,7 +114,11 @@ impl Loop {
             Input::Tokens(_) => Input::Tokens(job.prompt[cached..].to_vec()),
             chat => chat.clone(),
         };
-        session.start(&input, &job.opts).map_err(engine_err)?;
+        if let Err(e) = session.start(&input, &job.opts) {
+            // Refused before any GPU work: its caches are intact (or emptied), still reusable.
+            self.idle.put(session);
+            return Err(engine_err(e));
+        }
         let cached = if matches!(input, Input::Tokens(_)) {
             cached
         } else {
