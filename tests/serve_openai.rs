@@ -30,7 +30,7 @@ fn start(model: &Path) -> Server {
         .args(["serve", "--model"])
         .arg(model)
         .args(["--port", "0", "--api-key", KEY, "--max-sessions", "4"])
-        .args(["--queue", "4", "--ctx-size", "512"])
+        .args(["--queue", "4", "--ctx-size", "2048"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -180,11 +180,11 @@ fn raw_http_checks(srv: &Server) {
     error_of(s, &b, 401);
     let long = format!(
         r#"{{"model": "granite-austen", "prompt": {:?}}}"#,
-        vec![100; 600]
+        vec![100; 2100]
     );
     let (s, b) = post("/v1/completions", &long);
     assert_eq!(error_of(s, &b, 400)["code"], "context_length_exceeded");
-    let long_chat = chat_body("").replace("Good morning", &"word ".repeat(700));
+    let long_chat = chat_body("").replace("Good morning", &"word ".repeat(2100));
     let (s, b) = post(chat, &long_chat);
     assert_eq!(error_of(s, &b, 400)["code"], "context_length_exceeded");
     let bad_id = r#"{"model": "granite-austen", "prompt": [4000000000], "max_tokens": 2}"#;
@@ -205,12 +205,12 @@ fn raw_http_checks(srv: &Server) {
     assert_eq!((s, b.contains("ok")), (200, true), "{b}");
 }
 
-/// A prompt of two prefill chunks (256 tokens each on CPU drivers) streams a keep-alive
-/// comment per chunk before its first token.
+/// A prompt of several prefill chunks (256 tokens each on CPU drivers, 1024 on GPUs) streams
+/// a keep-alive comment per chunk before its first token.
 fn keep_alive_during_prefill(srv: &Server) {
     let body = format!(
         r#"{{"model": "granite-austen", "prompt": {:?}, "max_tokens": 2, "stream": true}}"#,
-        vec![100; 450]
+        vec![100; 1500]
     );
     let (s, b) = http(srv, "/v1/completions", Some(KEY), body.as_bytes(), None);
     assert_eq!(s, 200, "{b}");

@@ -97,8 +97,9 @@ def check_tools():
     assert r.usage.prompt_tokens > plain.usage.prompt_tokens + 20, (r.usage, plain.usage)
     # This model was trained on novels: it writes prose, which must come back as content.
     assert r.choices[0].finish_reason in ("stop", "length") and not r.choices[0].message.tool_calls
-    # A conversation holding an earlier call and its result renders and answers.
-    msgs = [{"role": "user", "content": "Is it raining in Bath?"},
+    # A conversation with every role, an earlier call and its result renders and answers.
+    msgs = [{"role": "system", "content": "You are Mr. Bennet."},
+            {"role": "user", "content": "Is it raining in Bath?"},
             {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
              "function": {"name": "get_weather", "arguments": "{\"town\": \"Bath\"}"}}]},
             {"role": "tool", "tool_call_id": "call_1", "content": "rain"}]
@@ -154,7 +155,8 @@ def check_concurrent_streams_equal_solo():
 
 
 def long_stream(tag):
-    return client.completions.create(model=MODEL, prompt=f"Chapter {tag}.", max_tokens=200,
+    # Long enough to outlast the checks on a fast GPU; they are cancelled, never run out.
+    return client.completions.create(model=MODEL, prompt=f"Chapter {tag}.", max_tokens=2000,
                                      temperature=0, stream=True, extra_body={"ignore_eos": True})
 
 
@@ -165,9 +167,9 @@ def check_dropped_client_and_queue_limit():
     wait_metrics(lambda m: m["requests_running"] == 1, "one running")
     s.close()
     after = wait_metrics(lambda m: m["requests_running"] == 0 and m["requests_queued"] == 0, "the slot freed")
-    # Cancelled, not run to its 200 tokens.
+    # Cancelled, not run to its 2000 tokens.
     generated = after["generated_tokens_total"] - before["generated_tokens_total"]
-    assert generated < 150, generated
+    assert generated < 1000, generated
     # 4 running + 4 queued fill the server: the next one is refused with 429.
     streams = [long_stream(i) for i in range(8)]
     wait_metrics(lambda m: m["requests_running"] == 4 and m["requests_queued"] == 4, "4 running, 4 queued")
