@@ -53,6 +53,12 @@ def streamed(content, **kw):
 
 def check_models_and_basic_chat():
     assert [m.id for m in client.models.list().data] == [MODEL]
+    assert client.models.retrieve(MODEL).id == MODEL
+    try:
+        client.models.retrieve("gpt-4")
+        sys.exit("an unknown model was found")
+    except openai.NotFoundError as e:
+        assert e.body["code"] == "model_not_found", e.body
     r = chat("Good morning, Mr. Darcy.")
     assert r.object == "chat.completion" and r.choices[0].message.role == "assistant"
     assert r.choices[0].finish_reason in ("stop", "length"), r

@@ -25,7 +25,7 @@ pub struct ServeOptions {
     pub limits: Limits,
 }
 
-/// Serves `engine` until Ctrl-C. Prints `listening on http://ADDR` on stdout once the socket is
+/// Serves `engine` until Ctrl-C or SIGTERM. Prints `listening on http://ADDR` on stdout once the socket is
 /// bound (tests and scripts read the port from it).
 pub fn serve(engine: Engine, opts: ServeOptions) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -53,8 +53,22 @@ async fn run(engine: Engine, opts: ServeOptions) -> std::io::Result<()> {
     std::io::stdout().flush()?;
     let app = routes::router(Arc::new(state));
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown())
         .await
+}
+
+/// Ctrl-C, or SIGTERM (what service managers and containers send) where there are signals.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

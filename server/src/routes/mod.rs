@@ -107,6 +107,7 @@ pub const MAX_BODY: usize = 4 << 20;
 pub fn router(state: Shared) -> Router {
     let v1 = Router::new()
         .route("/v1/models", get(info::models))
+        .route("/v1/models/{id}", get(info::model))
         .route("/v1/chat/completions", post(chat::handler))
         .route("/v1/completions", post(completions::handler))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
