@@ -142,28 +142,26 @@ impl Loop {
 
     /// One step of every running job; at most one of them prefills.
     fn iterate(&mut self) {
-        let mut prefilled = false;
-        let mut i = 0;
-        while i < self.running.len() {
-            let r = &mut self.running[i];
-            if r.prefilling && prefilled {
-                i += 1;
+        let plan = plan_round(self.running.iter().map(|r| r.prefilling));
+        let mut finished = Vec::new();
+        for (i, r) in self.running.iter_mut().enumerate() {
+            if !plan[i] {
                 continue;
             }
-            prefilled |= r.prefilling;
-            match step(r, &self.metrics) {
-                After::GoesOn => i += 1,
-                After::Finished(reusable) => {
-                    let r = self.running.remove(i);
-                    if reusable {
-                        self.idle.put(r.session);
-                    }
-                    self.metrics
-                        .running
-                        .store(self.running.len() as u64, Relaxed);
-                }
+            if let After::Finished(reusable) = step(r, &self.metrics) {
+                finished.push((i, reusable));
             }
         }
+        // Removed last first, so the indices stay right and the rest keep their order.
+        for (i, reusable) in finished.into_iter().rev() {
+            let r = self.running.remove(i);
+            if reusable {
+                self.idle.put(r.session);
+            }
+        }
+        self.metrics
+            .running
+            .store(self.running.len() as u64, Relaxed);
     }
 
     fn publish(&self) {
@@ -172,6 +170,20 @@ impl Loop {
         m.idle_sessions.store(self.idle.len() as u64, Relaxed);
         m.idle_bytes.store(self.idle.bytes(), Relaxed);
     }
+}
+
+/// Which running jobs (in admission order, each still prefilling or not) step this round:
+/// every one that decodes, and of those still prefilling only the oldest, so a long prompt
+/// delays the others by one chunk per round and prompts are prefilled first come, first served.
+fn plan_round(prefilling: impl Iterator<Item = bool>) -> Vec<bool> {
+    let mut prefill_taken = false;
+    prefilling
+        .map(|p| {
+            let go = !(p && prefill_taken);
+            prefill_taken |= p;
+            go
+        })
+        .collect()
 }
 
 /// Advances one job by one step and passes on what came of it.
@@ -209,4 +221,21 @@ fn step(r: &mut Running, metrics: &Metrics) -> After {
     };
     let _ = r.job.events.send(event);
     end.map_or(After::GoesOn, After::Finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_round;
+
+    #[test]
+    fn every_decoding_job_steps_and_only_the_oldest_prefilling_one() {
+        let plan = |p: &[bool]| plan_round(p.iter().copied());
+        assert_eq!(
+            plan(&[false, true, true, false, true]),
+            [true, true, false, true, false]
+        );
+        assert_eq!(plan(&[true, true]), [true, false]);
+        assert_eq!(plan(&[false, false]), [true, true]);
+        assert_eq!(plan(&[]), Vec::<bool>::new());
+    }
 }
