@@ -14,20 +14,7 @@
 // drivers every loaded vector costs a per-lane loop).
 // Weights are read as packed u32 pairs on every path (see matvec.wgsl).
 
-struct Params {
-    rows: u32,        // rows (n) in this part
-    cols: u32,        // K
-    ld8: u32,         // W row stride in units of 8 halves
-    row0: u32,
-    x_stride: u32,
-    y_stride: u32,
-    accumulate: u32,
-    has_bias: u32,
-    alpha: f32,
-    n_tok: u32,       // T
-    x_off: u32,       // first float of x
-    y_off: u32,       // first float of y
-}
+#include linear_params
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // [rows, ld8] f16 packed in pairs

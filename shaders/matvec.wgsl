@@ -14,32 +14,7 @@
 // per 8 weights is the widest load on every backend, and on CPU Vulkan drivers (lavapipe) each
 // loaded component costs the same whatever its width, so f16 loads halve the bandwidth there.
 
-struct Params {
-    rows: u32,        // rows in this part
-    cols: u32,        // logical columns (x length)
-    ld8: u32,         // W row stride in units of 8 halves
-    row0: u32,        // first row of this part in the full matrix
-    x_stride: u32,    // floats between tokens in x
-    y_stride: u32,    // floats between tokens in y
-    accumulate: u32,  // 1: add into y
-    has_bias: u32,    // 1: add bias[row0 + r]
-    alpha: f32,
-    _p0: u32,
-    x_off: u32,       // first float of x
-    y_off: u32,       // first float of y
-    eps: f32,         // NORM: RMSNorm epsilon
-    z_off: u32,       // GATED: first float of the gate z
-    z_stride: u32,    // GATED: floats between tokens in z
-    _p3: u32,
-    conv_row0: u32,   // CONV: first output row of the conv channels
-    conv_dim: u32,    // CONV: conv channels
-    conv_k: u32,      // CONV: taps
-    conv_state_off: u32,  // CONV: first float of this sequence's conv state
-    experts_k: u32,       // EXPERTS: slots per token
-    experts_alpha: f32,   // EXPERTS: scale of the experts' weighted sum
-    experts_rows: u32,    // EXPERTS: floats per row of ys (the full matrix's rows)
-    _p5: u32,
-}
+#include linear_params
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;   // [rows, ld8] f16 packed in pairs

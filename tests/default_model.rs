@@ -16,7 +16,7 @@ fn root() -> &'static Path {
 
 /// The bundled model opened through the front door on each kernel path the adapter offers.
 fn engines() -> Vec<(&'static str, Engine)> {
-    let source = ModelSource::dir(root().join("assets/granite-austen"));
+    let source = ModelSource::path(root().join("assets/granite-austen"));
     gpus()
         .into_iter()
         .map(|(path, gpu)| {
@@ -89,48 +89,94 @@ fn greedy_continuations_match_transformers() {
     }
 }
 
+/// Runs `granite generate ARGS` and returns its stdout; fails the test on a non-zero exit.
+fn granite_generate(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
+        .arg("generate")
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    out.stdout
+}
+
 #[test]
 fn cli_generate_prints_english_and_chat_stops() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
-        .args([
-            "generate",
-            "--prompt",
-            "It was a fine morning, and",
-            "-n",
-            "12",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let prompt = ["--prompt", "It was a fine morning, and", "-n", "12"];
+    let out = granite_generate(&[&prompt[..], &["--temperature", "0"]].concat());
+    let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with(" the two ladies"), "{text}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_granite"))
-        .args([
-            "generate",
-            "--chat",
-            "--prompt",
-            "Will you dance with me this evening, Miss Bennet?",
-            "-n",
-            "64",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let question = "Will you dance with me this evening, Miss Bennet?";
+    let chat = [
+        "--chat",
+        "--prompt",
+        question,
+        "-n",
+        "64",
+        "--temperature",
+        "0",
+        "--json",
+    ];
+    let v: Value = serde_json::from_slice(&granite_generate(&chat)).unwrap();
     assert_eq!(
         v["stop"], "eos",
         "the chat reply should end with <|end_of_text|>: {v}"
     );
     assert!(!v["text"].as_str().unwrap().is_empty());
+}
+
+fn generate_json(extra: &[&str]) -> Value {
+    let prompt = [
+        "--prompt",
+        "It was a fine morning, and",
+        "-n",
+        "16",
+        "--json",
+    ];
+    serde_json::from_slice(&granite_generate(&[&prompt[..], extra].concat())).unwrap()
+}
+
+/// The bundled model's generation_config.json (sampling at temperature 0.7, top-p 0.9,
+/// repetition penalty 1.1) is the default; flags override it.
+#[test]
+fn cli_defaults_come_from_generation_config_and_flags_override() {
+    let default = generate_json(&[]);
+    let spelled_out = generate_json(&[
+        "--temperature",
+        "0.7",
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "50",
+        "--repetition-penalty",
+        "1.1",
+    ]);
+    let greedy = generate_json(&["--temperature", "0", "--repetition-penalty", "1"]);
+    assert_eq!(
+        default["token_ids"], spelled_out["token_ids"],
+        "defaults = the file's values"
+    );
+    assert_ne!(
+        default["token_ids"], greedy["token_ids"],
+        "the defaults sample"
+    );
+    let want: Vec<u32> = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(root().join("tests/fixtures/default_model_golden.json")).unwrap(),
+    )
+    .unwrap()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "raw" && c["prompt_text"] == "It was a fine morning, and")
+        .map(|c| ids(&c["greedy_ids"]))
+        .expect("the golden file has this prompt");
+    let n = want.len().min(16);
+    assert_eq!(
+        ids(&greedy["token_ids"])[..n],
+        want[..n],
+        "--temperature 0 is greedy"
+    );
 }
 
 /// `granite chat` driven through stdin: two turns, the second reusing the first's caches.

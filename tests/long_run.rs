@@ -33,7 +33,7 @@ fn thousands_of_tokens_stay_finite_and_reproducible() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dense_rope");
     let (path, gpu) = gpus().pop().unwrap();
     let device = Device::from_gpu(gpu);
-    let model = Engine::open_on(&device, &ModelSource::dir(dir), &OpenOptions::default()).unwrap();
+    let model = Engine::open_on(&device, &ModelSource::path(dir), &OpenOptions::default()).unwrap();
     let greedy = SamplingParams::default();
     assert_eq!(
         run(&model, greedy.clone()),

@@ -57,7 +57,7 @@ fn greedy() -> GenerateOptions {
 
 /// The fixture in `dir` opened through the front door on the harness's GPU context.
 fn open(gpu: Arc<granite_engine::gpu::Gpu>, dir: &Path) -> Engine {
-    let source = ModelSource::dir(dir);
+    let source = ModelSource::path(dir);
     Engine::open_on(&Device::from_gpu(gpu), &source, &OpenOptions::default()).unwrap()
 }
 

@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use granite_engine::gpu::{Gpu, GpuOptions, MemTag, Recorder, Tensor};
 use granite_engine::kernels::mamba::{
-    self, MambaDims, MambaLayerWeights, MambaScratch, MambaState, PrefillScan, conv, norm, ssd,
+    self, MambaDims, MambaHostWeights, MambaLayerWeights, MambaScratch, MambaState, PrefillScan,
+    conv, norm, ssd,
 };
-use granite_engine::reference::mamba::MambaHostWeights;
 use granite_engine::testing::Rng;
 
 struct Args {

@@ -3,10 +3,8 @@
 //! is faster, and a read-only kernel).
 use std::time::Instant;
 
-use bytemuck::{Pod, Zeroable};
-
 use crate::Result;
-use crate::gpu::{Bind, Gpu, MemTag, Recorder, grid};
+use crate::gpu::{Bind, Gpu, MemTag, Recorder, grid, uniform};
 
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct Bandwidth {
@@ -25,13 +23,13 @@ pub struct Bandwidth {
     pub probe_bytes: u64,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n_vec: u32,
-    per_thread: u32,
-    runs: u32,
-    _p: u32,
+uniform! {
+    struct Params {
+        n_vec: u32,
+        per_thread: u32,
+        runs: u32,
+        _p: u32,
+    }
 }
 
 /// Seconds of GPU work each timed submission aims for: a fast GPU moves a probe buffer in
@@ -94,7 +92,7 @@ pub fn measure(gpu: &Gpu, bytes: u64, reps: usize) -> Result<Bandwidth> {
                 rec.run()
             })
         };
-    let read_binds = || vec![Bind::whole(&a), Bind::whole(&sink)];
+    let read_binds = || vec![Bind::read(&a), Bind::write(&sink)];
     let interleaved_s = kernel("read_all", &params, groups, &read_binds)?;
     let run_groups = n_vec.div_ceil(RUN_VECS * 256).min(groups);
     let runs_params = Params {
@@ -104,7 +102,7 @@ pub fn measure(gpu: &Gpu, bytes: u64, reps: usize) -> Result<Bandwidth> {
     };
     let runs_s = kernel("read_all", &runs_params, run_groups, &read_binds)?;
     // Layouts hold only the bindings an entry point uses: copy_all skips the sink.
-    let copy_binds = || vec![Bind::whole(&a), Bind::whole(&b).at(3)];
+    let copy_binds = || vec![Bind::read(&a), Bind::write(&b).at(3)];
     let shader_copy = kernel("copy_all", &params, groups, &copy_binds)?;
     let gb_s = |seconds: f64| bytes as f64 / seconds / 1e9;
     Ok(Bandwidth {

@@ -9,7 +9,7 @@
 //! Without that feature, items only the tests drive (readbacks of state, reference-sized
 //! helpers) would be reported as dead code; the test build, which makes them public, is the
 //! one clippy checks.
-#![cfg_attr(not(feature = "testing"), allow(dead_code))]
+#![cfg_attr(not(any(test, feature = "testing")), allow(dead_code, unused_imports))]
 
 mod api;
 
@@ -23,15 +23,24 @@ pub use model_files::chat::{ContentPart, FunctionCall, MessageContent, ToolCall}
 /// Sizes, parameters and cache figures computed from a config (no GPU): what `inspect` shows.
 pub use model_files::inspect;
 pub use model_files::tensors::TensorCategory;
-pub use model_files::{ChatMessage, ChatOptions, LayerKind, ModelConfig, PositionEmbedding};
+pub use model_files::{
+    ChatMessage, ChatOptions, GenerationDefaults, LayerKind, ModelConfig, PositionEmbedding,
+};
 
 /// Internal modules: crate-private, public with the `testing` feature for tests and benches.
 macro_rules! internal {
     ($($name:ident),* $(,)?) => {$(
+        #[cfg(any(test, feature = "testing"))]
         pub mod $name;
+        #[cfg(not(any(test, feature = "testing")))]
+        pub(crate) mod $name;
     )*};
 }
 internal!(bench, error, generate, gpu, kernels, model, model_files);
 
+// Test code (CPU references, kernel test harness): only for unit tests and for targets that
+// enable the `testing` feature (the test targets, examples), so production cannot call it.
+#[cfg(any(test, feature = "testing"))]
 pub mod reference;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;

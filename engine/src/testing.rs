@@ -1,7 +1,11 @@
 //! Kernel test harness: random inputs, poisoned outputs, comparison against CPU references, and
 //! one GPU context per kernel path so every test runs on the portable and the feature paths.
 //!
-//! Public so the engine's and the CLI's integration tests share it; not used by the engine.
+//! Public so the engine's and the CLI's integration tests share it; not used by the engine,
+//! and compiled only with the `testing` feature.
+pub mod interface;
+mod reflect;
+
 use std::sync::{Arc, OnceLock};
 
 use crate::gpu::{Gpu, GpuBuffer, GpuOptions};
@@ -10,7 +14,9 @@ use crate::gpu::{Gpu, GpuBuffer, GpuOptions};
 /// instead of quietly running on whatever adapter exists. CI sets it.
 pub const REQUIRE_BACKEND_ENV: &str = "GRANITE_REQUIRE_BACKEND";
 
-fn open(opts: GpuOptions) -> Arc<Gpu> {
+/// A context for `opts` as every test gets one: on the required backend, if one is set, and
+/// checking each dispatch's shader interface.
+pub fn context(opts: GpuOptions) -> Arc<Gpu> {
     let gpu = Gpu::new(&opts).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
     if let Ok(want) = std::env::var(REQUIRE_BACKEND_ENV) {
         let got = format!("{:?}", gpu.info.backend).to_lowercase();
@@ -21,12 +27,14 @@ fn open(opts: GpuOptions) -> Arc<Gpu> {
             gpu.describe()
         );
     }
+    // Every dispatch a test records is checked against its shader's interface.
+    gpu.check_dispatches(interface::check);
     gpu
 }
 
 /// A context of its own on the default adapter, for tests that count what a context holds.
 pub fn fresh_gpu() -> Arc<Gpu> {
-    open(GpuOptions {
+    context(GpuOptions {
         backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
         ..Default::default()
     })
@@ -47,7 +55,7 @@ pub fn gpus_with_fused_norms() -> Vec<(&'static str, Arc<Gpu>)> {
     CTX.get_or_init(|| {
         let mut v = open_paths(true);
         if crate::gpu::cpu_driver(&v[0].1.info) {
-            let lane_rows = open(GpuOptions {
+            let lane_rows = context(GpuOptions {
                 backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
                 fused_norms: Some(true),
                 lane_rows: Some(true),
@@ -64,7 +72,7 @@ fn open_paths(gpu_paths: bool) -> Vec<(&'static str, Arc<Gpu>)> {
     let backend = std::env::var(REQUIRE_BACKEND_ENV).ok();
     let fused_norms = gpu_paths.then_some(true);
     let lane_rows = gpu_paths.then_some(false);
-    let portable = open(GpuOptions {
+    let portable = context(GpuOptions {
         backend: backend.clone(),
         no_f16: true,
         no_subgroups: true,
@@ -73,7 +81,7 @@ fn open_paths(gpu_paths: bool) -> Vec<(&'static str, Arc<Gpu>)> {
         ..Default::default()
     });
     let mut v = vec![("portable", portable)];
-    let features = open(GpuOptions {
+    let features = context(GpuOptions {
         backend,
         fused_norms,
         lane_rows,

@@ -4,7 +4,7 @@ mod attention_common;
 
 use attention_common::*;
 use granite_engine::Error;
-use granite_engine::gpu::{Gpu, GpuOptions, MemTag, Recorder};
+use granite_engine::gpu::{GpuOptions, MemTag, Recorder};
 use granite_engine::kernels::attention::{attention_decode, attention_prefill, kv_append};
 use granite_engine::reference::attention::RefKvSeq;
 use granite_engine::testing::{Rng, for_each_path};
@@ -133,11 +133,10 @@ fn truncate_and_copy_sequences() {
 /// other tests' buffers do not disturb the counter).
 #[test]
 fn cache_memory_is_accounted_and_grows() {
-    let gpu = Gpu::new(&GpuOptions {
+    let gpu = granite_engine::testing::context(GpuOptions {
         backend: std::env::var(granite_engine::testing::REQUIRE_BACKEND_ENV).ok(),
         ..Default::default()
-    })
-    .unwrap();
+    });
     let d = dims(64, 4, 2, false);
     let mut kv = cache(&d, 2, 1, 1000, 128);
     assert_eq!(gpu.memory.bytes(MemTag::KvCache), 0);

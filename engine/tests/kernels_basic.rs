@@ -120,14 +120,13 @@ fn linear_epilogue_bias_scale_accumulate() {
 #[test]
 fn linear_weight_larger_than_binding_limit() {
     for no_features in [true, false] {
-        let gpu = Gpu::new(&GpuOptions {
+        let gpu = granite_engine::testing::context(GpuOptions {
             no_f16: no_features,
             no_subgroups: no_features,
             max_binding_override: Some(1 << 20),
             backend: std::env::var(granite_engine::testing::REQUIRE_BACKEND_ENV).ok(),
             ..Default::default()
-        })
-        .unwrap();
+        });
         let (rows, cols) = (1500, 1040); // 1500 × 1040 × 2 B ≈ 3 MiB
         let mut rng = Rng::new(7);
         let (wbits, wvals) = rng.f16_vec(rows * cols, 0.5);
@@ -256,14 +255,13 @@ fn pipelines_are_built_once() {
 #[test]
 fn embedding_lookup_across_parts() {
     for no_features in [true, false] {
-        let gpu = Gpu::new(&GpuOptions {
+        let gpu = granite_engine::testing::context(GpuOptions {
             no_f16: no_features,
             no_subgroups: no_features,
             max_binding_override: Some(4096),
             backend: std::env::var(granite_engine::testing::REQUIRE_BACKEND_ENV).ok(),
             ..Default::default()
-        })
-        .unwrap();
+        });
         let (vocab, hidden) = (301, 45);
         let mut rng = Rng::new(11);
         let (bits, vals) = rng.f16_vec(vocab * hidden, 1.0);

@@ -10,7 +10,7 @@ use granite_engine::kernels::moe::{
 use granite_engine::reference::moe::MoeRef;
 use granite_engine::reference::norm::rmsnorm;
 use granite_engine::testing::{
-    REQUIRE_BACKEND_ENV, Rng, assert_close, for_each_path, gpus_with_fused_norms,
+    REQUIRE_BACKEND_ENV, Rng, assert_close, for_each_path, gpus_with_fused_norms, poison,
 };
 
 struct Case {
@@ -162,7 +162,9 @@ fn check_paths(gpu: &Gpu, what: &str) -> usize {
                     ..Default::default()
                 };
                 // Rows the other path left in the scratch must not stand in for skipped ones.
-                scratch.poison(gpu);
+                for buf in scratch.buffers() {
+                    poison(gpu, buf);
+                }
                 let y = case.run(gpu, &mut scratch, &v, &nan, opts);
                 let tag = format!("moe {dims:?} T={n_tok} {path:?} [{what}]");
                 assert_close(&tag, &y, &want, 2e-5);
@@ -302,7 +304,7 @@ fn moe_paths_match_reference() {
 fn moe_expert_stack_split_into_parts() {
     // The fused decode path (top-k inside the expert product) on each part too.
     for (no_features, fused) in [(true, None), (false, None), (false, Some(true))] {
-        let gpu = Gpu::new(&GpuOptions {
+        let gpu = granite_engine::testing::context(GpuOptions {
             no_f16: no_features,
             no_subgroups: no_features,
             max_binding_override: Some(12 << 10),
@@ -311,8 +313,7 @@ fn moe_expert_stack_split_into_parts() {
             // Fused as on a GPU, in a GPU's layout too (CPU drivers default to lane rows).
             lane_rows: fused.map(|_| false),
             ..Default::default()
-        })
-        .unwrap();
+        });
         if !no_features && !gpu.paths.f16 && !gpu.paths.subgroups {
             continue; // no feature path on this adapter
         }

@@ -4,7 +4,9 @@
 //! each steps by a non-zero constant, halves down to zero, doubles up from one, or steps by a
 //! Params field whose launcher keeps it non-zero (listed below with the reason).
 
-use std::path::{Path, PathBuf};
+mod source_files;
+
+use std::path::PathBuf;
 
 /// Steps read from Params, by shader, and why each is never zero.
 const PARAM_STEPS: &[(&str, &str, &str)] = &[
@@ -26,21 +28,7 @@ const PARAM_STEPS: &[(&str, &str, &str)] = &[
 ];
 
 fn shader_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
-    let mut files = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("shaders/ is readable") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "wgsl") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    source_files::files_under("../shaders", "wgsl")
 }
 
 /// The text between `for (` and its matching `)`.

@@ -31,7 +31,9 @@ def export(args):
         json.dump(dict(sorted(cfg.items())), f, indent=2)
         f.write("\n")
     gen = {"_from_model_config": True, "bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"],
-           "pad_token_id": cfg["pad_token_id"], "transformers_version": transformers.__version__}
+           "pad_token_id": cfg["pad_token_id"], "transformers_version": transformers.__version__,
+           # Greedy decoding makes this tiny model loop on one sentence; these read well.
+           "do_sample": True, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.1}
     with open(os.path.join(args.out, "generation_config.json"), "w") as f:
         json.dump(gen, f, indent=2)
         f.write("\n")

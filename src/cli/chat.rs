@@ -28,8 +28,9 @@ pub struct ChatArgs {
 }
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
-    let opts = args.sampling.options()?;
+    args.sampling.check()?;
     let engine = loaded::open(&args.model, &args.gpu, true, args.context)?;
+    let opts = args.sampling.options(&engine)?;
     let mut session = engine.session(&SessionOptions {
         context: args.context,
     })?;

@@ -39,7 +39,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let opts = args.sampling.options()?;
+    args.sampling.check()?;
     let input = match (&args.token_ids, &args.prompt) {
         (Some(ids), _) => Input::Tokens(ids.clone()),
         (None, Some(p)) if args.chat => {
@@ -52,6 +52,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give a prompt with --prompt TEXT or --token-ids 1,2,3"),
     };
     let engine = loaded::open(&args.model, &args.gpu, args.chat, args.context)?;
+    let opts = args.sampling.options(&engine)?;
     let mut session = engine.session(&SessionOptions {
         context: args.context,
     })?;

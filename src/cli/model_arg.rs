@@ -18,7 +18,7 @@ pub struct ModelArg {
 impl ModelArg {
     /// The model to open, checked to be a folder.
     pub fn source(&self) -> anyhow::Result<ModelSource> {
-        Ok(ModelSource::Dir(self.dir()?))
+        Ok(ModelSource::Path(self.dir()?))
     }
 
     pub fn dir(&self) -> anyhow::Result<PathBuf> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use granite_engine::ChatMessage;
 
-use crate::backend::{ModelInfo, Opener, Probe, Settings};
+use crate::backend::{ModelInfo, Opener, Pinned, Probe, Settings};
 use crate::headless::Script;
 use crate::layers_ui::LayerView;
 use crate::memory_ui::MemoryView;
@@ -44,6 +44,8 @@ pub struct ViewerApp {
     pub model_path: String,
     pub system_prompt: String,
     pub settings: Settings,
+    /// Settings the command line fixed; the rest follow each opened model's defaults.
+    pub pinned: Pinned,
     pub turns: Vec<Turn>,
     pub input: String,
     pub generating: bool,
@@ -68,6 +70,7 @@ impl ViewerApp {
             model_path: model_dir.display().to_string(),
             system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
             settings: Settings::default(),
+            pinned: Pinned::default(),
             turns: Vec::new(),
             input: String::new(),
             generating: false,
@@ -167,6 +170,7 @@ impl ViewerApp {
                     self.loading = None;
                     self.error = None;
                     self.model_path = info.dir.display().to_string();
+                    self.pinned.apply(&mut self.settings, info.defaults);
                     self.model = Some(*info);
                     self.probe = Some(probe);
                     self.turns.clear();

@@ -37,6 +37,26 @@ impl Default for Settings {
     }
 }
 
+/// Sampling settings given on the command line: they stay as given when a model with its own
+/// defaults is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pinned {
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub max_tokens: Option<usize>,
+}
+
+impl Pinned {
+    /// `settings` with the model's `defaults` (temperature, top-p, tokens) where not pinned.
+    pub fn apply(&self, settings: &mut Settings, defaults: Option<(f32, f32, usize)>) {
+        let (t, p, n) =
+            defaults.unwrap_or((settings.temperature, settings.top_p, settings.max_tokens));
+        settings.temperature = self.temperature.unwrap_or(t);
+        settings.top_p = self.top_p.unwrap_or(p);
+        settings.max_tokens = self.max_tokens.unwrap_or(n);
+    }
+}
+
 /// Timing of one finished (or stopped) reply.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct GenStats {
@@ -72,6 +92,9 @@ pub struct ModelInfo {
     pub adapter: Option<AdapterInfo>,
     /// Which backend this is, shown next to the model name ("engine", "fake: canned tokens").
     pub backend_label: String,
+    /// The sampling the model's generation_config.json recommends (temperature, top-p, tokens
+    /// per reply), which the settings panel takes unless flags pinned them.
+    pub defaults: Option<(f32, f32, usize)>,
 }
 
 /// Time spent per kernel family in the last reply, or why that is not available.

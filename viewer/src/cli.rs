@@ -40,17 +40,18 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 40, requires = "fake")]
     pub fake_delay_ms: u64,
 
-    /// Initial sampling temperature (0 = greedy); the window can change it.
-    #[arg(long, value_name = "T", default_value_t = 0.7)]
-    pub temperature: f32,
+    /// Initial sampling temperature (0 = greedy); the window can change it. Default: the
+    /// model's generation_config.json (greedy when it does not sample).
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
 
-    /// Initial top-p.
-    #[arg(long, value_name = "P", default_value_t = 0.9)]
-    pub top_p: f32,
+    /// Initial top-p. Default: the model's generation_config.json, else 1.
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f32>,
 
-    /// Initial limit of tokens per reply.
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    pub max_tokens: usize,
+    /// Initial limit of tokens per reply. Default: the model's generation_config.json, else 128.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<usize>,
 
     /// GPU backend for the engine: vulkan, metal, dx12 or gl (default: the best available).
     #[arg(long, value_name = "NAME")]
@@ -98,25 +99,25 @@ pub fn model_dir(args: &Args) -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
-/// The initial sampling settings, checked.
-pub fn settings(args: &Args) -> Result<crate::backend::Settings, String> {
-    if !(args.temperature.is_finite() && (0.0..=2.0).contains(&args.temperature)) {
-        return Err(format!(
-            "--temperature must be in [0, 2], got {}",
-            args.temperature
-        ));
+/// The sampling settings the flags pin (the others follow the model's defaults), checked.
+pub fn settings(args: &Args) -> Result<crate::backend::Pinned, String> {
+    if let Some(t) = args.temperature
+        && !(t.is_finite() && (0.0..=2.0).contains(&t))
+    {
+        return Err(format!("--temperature must be in [0, 2], got {t}"));
     }
-    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
-        return Err(format!("--top-p must be in (0, 1], got {}", args.top_p));
+    if let Some(p) = args.top_p
+        && !(p > 0.0 && p <= 1.0)
+    {
+        return Err(format!("--top-p must be in (0, 1], got {p}"));
     }
-    if args.max_tokens == 0 {
+    if args.max_tokens == Some(0) {
         return Err("--max-tokens must be at least 1".into());
     }
-    Ok(crate::backend::Settings {
+    Ok(crate::backend::Pinned {
         temperature: args.temperature,
         top_p: args.top_p,
         max_tokens: args.max_tokens,
-        time_kernels: false,
     })
 }
 
@@ -134,7 +135,7 @@ pub fn device_options(args: &Args) -> Result<granite_engine::DeviceOptions, Stri
 /// A quick check before the window opens, so a wrong --model fails on the terminal with the
 /// reason instead of in a window.
 pub fn check_model_dir(dir: &Path) -> Result<(), String> {
-    let source = granite_engine::ModelSource::Dir(dir.to_path_buf());
+    let source = granite_engine::ModelSource::Path(dir.to_path_buf());
     granite_engine::describe(&source)
         .map(|_| ())
         .map_err(|e| format!("not a Granite 4.0 hybrid model folder: {e}"))

@@ -46,6 +46,8 @@ impl Probe for EngineProbe {
 
 struct EngineBackend {
     info: ModelInfo,
+    /// The model's own generation options; the window's settings override some of them.
+    defaults: GenerateOptions,
     session: Session,
     probe: Arc<EngineProbe>,
     timestamps: bool,
@@ -122,15 +124,16 @@ impl Backend for EngineBackend {
             return Err("the conversation must end with a user turn".into());
         };
         self.replies += 1;
+        let d = &self.defaults;
         let opts = GenerateOptions {
             max_new_tokens: settings.max_tokens.max(1),
             sampling: SamplingParams {
                 temperature: settings.temperature,
                 top_p: settings.top_p,
                 seed: self.replies,
-                ..Default::default()
+                ..d.sampling.clone()
             },
-            ..Default::default()
+            ..d.clone()
         };
         let profiling = settings.time_kernels && self.timestamps;
         self.session.set_profiling(profiling);
@@ -172,7 +175,7 @@ fn serve_model(
         ..Default::default()
     };
     let engine =
-        Engine::open_on(device, &ModelSource::Dir(dir.to_path_buf()), &opts).map_err(fail)?;
+        Engine::open_on(device, &ModelSource::Path(dir.to_path_buf()), &opts).map_err(fail)?;
     let session = engine.session(&SessionOptions::default()).map_err(fail)?;
     let device_info = engine.device_info();
     let timestamps = device_info.paths.timestamps;
@@ -182,6 +185,8 @@ fn serve_model(
         Err("the adapter has no timestamp queries".into())
     };
     let cfg = engine.config().clone();
+    let defaults = engine.default_options();
+    let s = &defaults.sampling;
     let mut backend = EngineBackend {
         info: ModelInfo {
             name: engine.info().name.clone(),
@@ -190,7 +195,9 @@ fn serve_model(
             cfg,
             adapter: Some(AdapterInfo::from_device(&device_info)),
             backend_label: format!("engine on {}", device_info.name),
+            defaults: Some((s.temperature, s.top_p, defaults.max_new_tokens)),
         },
+        defaults: defaults.clone(),
         probe: Arc::new(EngineProbe {
             session: session.id(),
             engine,

@@ -120,6 +120,7 @@ impl FakeBackend {
             cfg,
             adapter,
             backend_label: "fake backend: canned tokens, no GPU work".into(),
+            defaults: None,
         };
         Ok(Self {
             info,

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    let settings = match cli::settings(&args) {
+    let pinned = match cli::settings(&args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("granite-viewer: {e}");
@@ -37,7 +37,8 @@ fn main() -> ExitCode {
         }
     };
     let mut app = ViewerApp::new(opener, dir);
-    app.settings = settings;
+    pinned.apply(&mut app.settings, None);
+    app.pinned = pinned;
     let mut outcome = None;
     if let (Some(file), Some(prompt)) = (&args.screenshot, &args.prompt) {
         let script = Script::new(

@@ -86,3 +86,24 @@ fn screenshot_under_xvfb_writes_a_png() {
     let first = img.get_pixel(0, 0);
     assert!(img.pixels().any(|p| p != first), "the screenshot is blank");
 }
+
+/// Sampling flags pin what they name; everything else follows the opened model's
+/// generation_config.json defaults.
+#[test]
+fn flags_pin_settings_and_model_defaults_fill_the_rest() {
+    use clap::Parser;
+    use granite_viewer::backend::Settings;
+    let args = granite_viewer::cli::Args::parse_from(["granite-viewer", "--temperature", "0.3"]);
+    let pinned = granite_viewer::cli::settings(&args).unwrap();
+    let mut s = Settings::default();
+    pinned.apply(&mut s, Some((0.7, 0.8, 64)));
+    assert_eq!((s.temperature, s.top_p, s.max_tokens), (0.3, 0.8, 64));
+    let none = granite_viewer::cli::Args::parse_from(["granite-viewer"]);
+    let mut s = Settings::default();
+    granite_viewer::cli::settings(&none)
+        .unwrap()
+        .apply(&mut s, Some((0.0, 1.0, 32)));
+    assert_eq!((s.temperature, s.top_p, s.max_tokens), (0.0, 1.0, 32));
+    let bad = granite_viewer::cli::Args::parse_from(["granite-viewer", "--top-p", "0"]);
+    assert!(granite_viewer::cli::settings(&bad).is_err());
+}

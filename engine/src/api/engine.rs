@@ -8,11 +8,13 @@ use super::device::{Device, DeviceInfo, DeviceOptions};
 use super::memory::{MemoryReport, SessionStats};
 use super::session::{Session, SessionOptions};
 use super::source::ModelSource;
+use crate::generate::GenerateOptions;
 use crate::gpu::MemTag;
 use crate::model::{Model, precheck};
 use crate::model_files::inspect::{self, InspectReport};
 use crate::model_files::{
-    ChatMessage, ChatOptions, ChatTemplate, ModelConfig, ModelWeights, Tokenizer,
+    ChatMessage, ChatOptions, ChatTemplate, GenerationDefaults, ModelConfig, ModelWeights,
+    Tokenizer,
 };
 use crate::{Error, Result};
 
@@ -46,6 +48,8 @@ pub struct ModelInfo {
     pub f16_overflows: Vec<(String, usize)>,
     /// The context sessions get by default.
     pub default_context: usize,
+    /// The sampling `generation_config.json` recommends (see [`Engine::default_options`]).
+    pub generation: GenerationDefaults,
 }
 
 pub(crate) struct Shared {
@@ -68,6 +72,7 @@ pub struct Engine {
 struct HostFiles {
     source: ModelSource,
     cfg: ModelConfig,
+    generation: GenerationDefaults,
     tokenizer: Tokenizer,
     template: std::result::Result<ChatTemplate, String>,
 }
@@ -78,6 +83,7 @@ impl HostFiles {
         let cfg = ModelConfig::load(dir)?;
         ModelWeights::open(dir, &cfg)?;
         let tokenizer = Tokenizer::load(dir, Some(&cfg))?;
+        let generation = GenerationDefaults::load(dir)?;
         let template = match ChatTemplate::from_tokenizer(&tokenizer) {
             Err(e) if opts.require_chat_template => return Err(e),
             t => t.map_err(|e| e.to_string()),
@@ -85,6 +91,7 @@ impl HostFiles {
         Ok(HostFiles {
             source: source.clone(),
             cfg,
+            generation,
             tokenizer,
             template,
         })
@@ -115,6 +122,7 @@ impl Engine {
         let HostFiles {
             source,
             cfg,
+            generation,
             tokenizer,
             template,
         } = host;
@@ -134,6 +142,7 @@ impl Engine {
             chat_template_error: template.as_ref().err().cloned(),
             f16_overflows: model.upload_report.overflows.clone(),
             default_context: context,
+            generation,
             config: cfg,
         };
         Ok(Engine {
@@ -163,6 +172,12 @@ impl Engine {
 
     pub fn device_info(&self) -> DeviceInfo {
         self.shared.device.info()
+    }
+
+    /// The generation options the model's `generation_config.json` recommends: what front
+    /// ends start from before their flags or a request's fields override them.
+    pub fn default_options(&self) -> GenerateOptions {
+        self.shared.info.generation.options()
     }
 
     /// A new, empty conversation.

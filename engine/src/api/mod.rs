@@ -7,6 +7,26 @@
 //!   generate through a [`Stream`] of [`Event`]s (one GPU step per item, so nothing waits
 //!   longer than one prefill chunk or one token), snapshot, restore, fork, close.
 //! - [`describe`] reads a model's files without a GPU (what `granite inspect` prints).
+//!
+//! ```no_run
+//! use granite_engine::{ChatMessage, Engine, Event, GenerateOptions, Input, ModelSource};
+//!
+//! # fn main() -> granite_engine::Result<()> {
+//! let engine = Engine::open(&ModelSource::path("assets/granite-austen"), &Default::default())?;
+//! let mut session = engine.session(&Default::default())?;
+//! let chat = Input::chat(vec![ChatMessage::user("Will you dance, Miss Bennet?")]);
+//! for event in session.generate(&chat, &GenerateOptions::default())? {
+//!     match event? {
+//!         Event::Token(t) => print!("{}", t.text),
+//!         Event::Done(outcome) => println!("\n[{:?}]", outcome.stop),
+//!         Event::Prefill { .. } => {}
+//!     }
+//! }
+//! let mine = engine.memory().sessions[0];
+//! println!("this conversation holds {} bytes of caches", mine.total());
+//! # Ok(())
+//! # }
+//! ```
 mod device;
 mod engine;
 mod memory;

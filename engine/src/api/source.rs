@@ -7,22 +7,23 @@ use crate::{Error, Result};
 /// A model's files.
 #[derive(Clone, Debug)]
 pub enum ModelSource {
-    /// A model folder: `config.json`, `model*.safetensors` (+ index), `tokenizer.json`,
-    /// `tokenizer_config.json`, optionally `chat_template.jinja` and `generation_config.json`.
-    Dir(PathBuf),
+    /// A model folder as Hugging Face ships it: `config.json`, `model*.safetensors` (+ index),
+    /// `tokenizer.json`, `tokenizer_config.json`, optionally `chat_template.jinja` and
+    /// `generation_config.json`.
+    Path(PathBuf),
     /// The same files by name, already in memory.
     Files(Vec<(String, Vec<u8>)>),
 }
 
 impl ModelSource {
-    pub fn dir(path: impl Into<PathBuf>) -> Self {
-        ModelSource::Dir(path.into())
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        ModelSource::Path(path.into())
     }
 
     /// A short name for titles and messages: the folder's name.
     pub fn name(&self) -> String {
         match self {
-            ModelSource::Dir(d) => d
+            ModelSource::Path(d) => d
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| d.display().to_string()),
@@ -33,12 +34,12 @@ impl ModelSource {
     /// The folder, checked to exist.
     pub(crate) fn folder(&self) -> Result<&Path> {
         match self {
-            ModelSource::Dir(d) if d.is_dir() => Ok(d),
-            ModelSource::Dir(d) if d.exists() => Err(Error::Input(format!(
+            ModelSource::Path(d) if d.is_dir() => Ok(d),
+            ModelSource::Path(d) if d.exists() => Err(Error::Input(format!(
                 "{}: not a folder (give the folder holding config.json)",
                 d.display()
             ))),
-            ModelSource::Dir(d) => Err(Error::Input(format!("{}: no such folder", d.display()))),
+            ModelSource::Path(d) => Err(Error::Input(format!("{}: no such folder", d.display()))),
             ModelSource::Files(_) => Err(Error::Input(
                 "models held in memory cannot be opened yet: this build reads model folders \
                  only (loading from bytes comes with the browser build)"
@@ -51,7 +52,7 @@ impl ModelSource {
 impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModelSource::Dir(d) => write!(f, "{}", d.display()),
+            ModelSource::Path(d) => write!(f, "{}", d.display()),
             ModelSource::Files(files) => write!(f, "{} files in memory", files.len()),
         }
     }
@@ -59,12 +60,12 @@ impl std::fmt::Display for ModelSource {
 
 impl From<PathBuf> for ModelSource {
     fn from(p: PathBuf) -> Self {
-        ModelSource::Dir(p)
+        ModelSource::Path(p)
     }
 }
 
 impl From<&Path> for ModelSource {
     fn from(p: &Path) -> Self {
-        ModelSource::Dir(p.to_path_buf())
+        ModelSource::Path(p.to_path_buf())
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::Gpu;
-use super::recorder::Bind;
+use super::bind::{Bind, numbered};
 
 /// Entries beyond this clear the cache (many distinct shapes of calls, e.g. prompts of many
 /// lengths); a decode step needs a few hundred.
@@ -103,10 +103,7 @@ fn create(
             }),
         });
     }
-    let mut next = 1;
-    for b in binds {
-        let binding = b.binding.unwrap_or(next);
-        next = binding + 1;
+    for (binding, b) in numbered(binds) {
         entries.push(wgpu::BindGroupEntry {
             binding,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {

@@ -78,6 +78,8 @@ pub struct Gpu {
     /// Host nanoseconds spent recording, encoding and submitting (see [`Gpu::host_seconds`]).
     pub(crate) host_ns: std::sync::atomic::AtomicU64,
     pub(crate) dispatches: std::sync::atomic::AtomicU64,
+    /// A test harness's check of each dispatch (see [`Gpu::check_dispatches`]).
+    pub(crate) dispatch_check: std::sync::OnceLock<super::DispatchCheck>,
 }
 
 pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -219,6 +221,7 @@ impl Gpu {
             dispatches: Default::default(),
             bind_groups: Default::default(),
             params: Default::default(),
+            dispatch_check: Default::default(),
         }))
     }
 

@@ -2,12 +2,20 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::Gpu;
 use super::shaders::Variant;
+use super::{DispatchCheck, Gpu};
 use crate::{Error, Result};
 
+/// A compiled kernel and what it was built from (the interface checks read the latter).
+#[derive(Debug)]
+pub struct Pipeline {
+    pub(crate) raw: wgpu::ComputePipeline,
+    pub variant: Variant,
+    pub entry: &'static str,
+}
+
 pub(crate) struct PipelineCache {
-    built: Mutex<HashMap<(Variant, &'static str), Arc<wgpu::ComputePipeline>>>,
+    built: Mutex<HashMap<(Variant, &'static str), Arc<Pipeline>>>,
     /// The driver-level cache (wgpu PIPELINE_CACHE) where the adapter has one.
     driver_cache: Option<wgpu::PipelineCache>,
 }
@@ -41,11 +49,7 @@ impl PipelineCache {
 
 impl Gpu {
     /// The pipeline for `entry` in `variant`, compiled on first use.
-    pub fn pipeline(
-        &self,
-        variant: &Variant,
-        entry: &'static str,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub fn pipeline(&self, variant: &Variant, entry: &'static str) -> Result<Arc<Pipeline>> {
         let key = (variant.clone(), entry);
         if let Some(p) = self
             .pipelines
@@ -93,11 +97,21 @@ impl Gpu {
                 variant.flags
             )));
         }
-        let pipeline = Arc::new(pipeline);
+        let pipeline = Arc::new(Pipeline {
+            raw: pipeline,
+            variant: variant.clone(),
+            entry,
+        });
         if let Ok(mut m) = self.pipelines.built.lock() {
             m.insert(key, pipeline.clone());
         }
         Ok(pipeline)
+    }
+
+    /// Has `check` look at every dispatch recorded on this context from now on (test
+    /// harnesses: see `testing::interface`). The first check installed stays.
+    pub fn check_dispatches(&self, check: DispatchCheck) {
+        let _ = self.dispatch_check.set(check);
     }
 
     /// How many distinct pipelines this process has built (for tests of the cache).

@@ -6,56 +6,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::bind::{Bind, DispatchInterface};
+use super::pipelines::Pipeline;
 use super::profile::{MAX_TIMED, SharedProfile, Timestamps};
-use super::{Gpu, GpuBuffer};
+use super::{Gpu, GpuBuffer, Uniform};
 use crate::Result;
-
-/// A storage binding: a whole buffer or a byte window of it, at the binding after the previous
-/// one unless placed explicitly ([`Bind::at`]).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Bind {
-    pub(crate) buffer: wgpu::Buffer,
-    pub(crate) offset: u64,
-    pub(crate) size: Option<u64>,
-    pub(crate) binding: Option<u32>,
-}
-
-impl Bind {
-    pub fn whole(b: &GpuBuffer) -> Bind {
-        Bind {
-            buffer: b.raw().clone(),
-            offset: 0,
-            size: None,
-            binding: None,
-        }
-    }
-    pub fn window(b: &GpuBuffer, offset: u64, size: u64) -> Bind {
-        Bind {
-            buffer: b.raw().clone(),
-            offset,
-            size: Some(size),
-            binding: None,
-        }
-    }
-
-    /// This binding at `binding` (for kernels whose optional bindings leave gaps).
-    pub fn at(self, binding: u32) -> Bind {
-        Bind {
-            binding: Some(binding),
-            ..self
-        }
-    }
-}
-
-impl From<&GpuBuffer> for Bind {
-    fn from(b: &GpuBuffer) -> Bind {
-        Bind::whole(b)
-    }
-}
 
 enum Op {
     Dispatch {
-        pipeline: Arc<wgpu::ComputePipeline>,
+        pipeline: Arc<Pipeline>,
         family: &'static str,
         /// Byte range of this dispatch's parameters in the uniform block, if it has any.
         params: Option<(u64, u64)>,
@@ -104,9 +63,9 @@ impl<'g> Recorder<'g> {
 
     /// Queues one dispatch. Binding 0 is `params` (a uniform struct) when non-empty; the storage
     /// bindings follow from binding 1 in order (each one after the previous, see [`Bind::at`]).
-    pub fn dispatch<P: bytemuck::Pod>(
+    pub fn dispatch<P: Uniform>(
         &mut self,
-        pipeline: &Arc<wgpu::ComputePipeline>,
+        pipeline: &Arc<Pipeline>,
         family: &'static str,
         params: &P,
         binds: Vec<Bind>,
@@ -114,6 +73,9 @@ impl<'g> Recorder<'g> {
     ) {
         if groups.contains(&0) {
             return; // nothing to do; binding empty ranges would be invalid anyway
+        }
+        if let Some(check) = self.gpu.dispatch_check.get() {
+            check(&DispatchInterface::of::<P>(pipeline, &binds));
         }
         let bytes = bytemuck::bytes_of(params);
         let params = (!bytes.is_empty()).then(|| {
@@ -217,7 +179,7 @@ impl<'g> Recorder<'g> {
                     let params = params
                         .zip(params_buf.as_ref())
                         .map(|((off, size), u)| (u, off, size));
-                    let bg = gpu.bind_groups.get(dev, pipeline, params, binds);
+                    let bg = gpu.bind_groups.get(dev, &pipeline.raw, params, binds);
                     // Profiled: one pass per dispatch, bracketed by timestamps.
                     let stamp = stamps
                         .as_ref()
@@ -241,7 +203,7 @@ impl<'g> Recorder<'g> {
                         enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default())
                             .forget_lifetime()
                     });
-                    p.set_pipeline(pipeline);
+                    p.set_pipeline(&pipeline.raw);
                     p.set_bind_group(0, &bg, &[]);
                     p.dispatch_workgroups(groups[0], groups[1], groups[2]);
                 }

@@ -47,7 +47,7 @@ pub const SHADERS: &[(&str, &str)] = shaders![
 ];
 
 /// Files only `#include`d by kernels, never built on their own.
-pub const INCLUDES: &[(&str, &str)] = shaders!["include/": "load_x8", "matvec_x", "ssd_tile", "expert_rank", "tile_geometry", "argmax_wg"];
+pub const INCLUDES: &[(&str, &str)] = shaders!["include/": "load_x8", "matvec_x", "ssd_tile", "expert_rank", "tile_geometry", "argmax_wg", "linear_params"];
 
 pub fn include_source(name: &str) -> Option<&'static str> {
     INCLUDES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)

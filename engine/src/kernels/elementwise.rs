@@ -1,17 +1,15 @@
 //! Element-wise launchers: `axpy` (residual adds) and `swiglu` (gated FFN activation).
-use bytemuck::{Pod, Zeroable};
-
 use super::ensure;
 use crate::Result;
-use crate::gpu::{Bind, Recorder, Tensor, grid};
+use crate::gpu::{Bind, Recorder, Tensor, grid, uniform};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    n_tok: u32,
-    alpha: f32,
-    beta: f32,
+uniform! {
+    struct Params {
+        n: u32,
+        n_tok: u32,
+        alpha: f32,
+        beta: f32,
+    }
 }
 
 fn launch(
@@ -29,7 +27,7 @@ fn launch(
         &pipeline,
         entry,
         &params,
-        vec![Bind::whole(&a.buf), Bind::whole(&out.buf)],
+        vec![Bind::read(&a.buf), Bind::write(&out.buf)],
         groups,
     );
     Ok(())

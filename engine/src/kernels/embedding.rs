@@ -1,21 +1,19 @@
 //! Token embedding lookup: `out[t] = scale · E[ids[t]]` from an f16 table on the GPU.
-use bytemuck::{Pod, Zeroable};
-
 use super::ensure;
 use crate::Result;
-use crate::gpu::{Bind, F16Matrix, GpuBuffer, Recorder, Tensor, grid};
+use crate::gpu::{Bind, F16Matrix, GpuBuffer, Recorder, Tensor, grid, uniform};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    row0: u32,
-    ld8: u32,
-    cols: u32,
-    n_tok: u32,
-    out_stride: u32,
-    scale: f32,
-    _p: u32,
+uniform! {
+    struct Params {
+        rows: u32,
+        row0: u32,
+        ld8: u32,
+        cols: u32,
+        n_tok: u32,
+        out_stride: u32,
+        scale: f32,
+        _p: u32,
+    }
 }
 
 /// `ids` holds `n_tok` u32 token ids, each `< table.rows` (the caller validates them: an id
@@ -52,9 +50,9 @@ pub fn embed(
             _p: 0,
         };
         let binds = vec![
-            Bind::whole(&part.buf),
-            Bind::whole(ids),
-            Bind::whole(&out.buf),
+            Bind::read(&part.buf),
+            Bind::read(ids),
+            Bind::write(&out.buf),
         ];
         rec.dispatch(
             &pipeline,

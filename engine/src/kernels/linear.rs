@@ -1,40 +1,38 @@
 //! `y = alpha · (x · Wᵀ + bias)` (optionally added into y) with f16 weights `W [rows, cols]`.
 //! One token or two: the matrix-vector kernel (bandwidth-bound); more: the tiled product.
-use bytemuck::{Pod, Zeroable};
-
 use super::elementwise::swiglu;
 use super::{ensure, tiling};
 use crate::Result;
-use crate::gpu::{Bind, F16Matrix, Gpu, Recorder, Rows, Tensor};
+use crate::gpu::{Bind, F16Matrix, Gpu, Recorder, Rows, Tensor, uniform};
 use crate::kernels::moe::ExpertSum;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    ld8: u32,
-    row0: u32,
-    x_stride: u32,
-    y_stride: u32,
-    accumulate: u32,
-    has_bias: u32,
-    alpha: f32,
-    n_tok: u32,
-    x_off: u32,
-    y_off: u32,
-    eps: f32,
-    z_off: u32,
-    z_stride: u32,
-    _pad: u32,
-    conv_row0: u32,
-    conv_dim: u32,
-    conv_k: u32,
-    conv_state_off: u32,
-    experts_k: u32,
-    experts_alpha: f32,
-    experts_rows: u32,
-    _pad2: u32,
+uniform! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        ld8: u32,
+        row0: u32,
+        x_stride: u32,
+        y_stride: u32,
+        accumulate: u32,
+        has_bias: u32,
+        alpha: f32,
+        n_tok: u32,
+        x_off: u32,
+        y_off: u32,
+        eps: f32,
+        z_off: u32,
+        z_stride: u32,
+        _pad: u32,
+        conv_row0: u32,
+        conv_dim: u32,
+        conv_k: u32,
+        conv_state_off: u32,
+        experts_k: u32,
+        experts_alpha: f32,
+        experts_rows: u32,
+        _pad2: u32,
+    }
 }
 
 /// Epilogue of a linear layer: scale, bias, whether to add into the output, and (one-token
@@ -303,27 +301,27 @@ fn launch(
             _pad2: 0,
         };
         // Unused when there is no bias; x is bound there because read-only aliasing is legal.
-        let bias = Bind::whole(&ep.bias.unwrap_or(x.t).buf);
+        let bias = Bind::read(&ep.bias.unwrap_or(x.t).buf);
         let mut binds = vec![
-            Bind::whole(&part.buf),
-            Bind::whole(&x.t.buf),
-            Bind::whole(&y.t.buf),
+            Bind::read(&part.buf),
+            Bind::read(&x.t.buf),
+            Bind::write(&y.t.buf),
             bias,
         ];
         if let Some(n) = norm {
-            binds.push(Bind::whole(&n.weight.buf));
+            binds.push(Bind::read(&n.weight.buf));
         }
         if let Some(z) = gate {
-            binds.push(Bind::whole(&z.t.buf));
+            binds.push(Bind::read(&z.t.buf));
         }
         if let Some(c) = ep.conv {
             // Bindings 7.. whatever precedes (see matvec.wgsl).
-            binds.push(Bind::whole(&c.state.buf).at(7));
-            binds.extend([&c.weight, &c.bias].map(|t| Bind::whole(&t.buf)));
+            binds.push(Bind::write(&c.state.buf).at(7));
+            binds.extend([&c.weight, &c.bias].map(|t| Bind::read(&t.buf)));
         }
         if let Some(e) = ep.experts {
-            binds.push(Bind::whole(&e.gates).at(10));
-            binds.push(Bind::whole(&e.ys));
+            binds.push(Bind::read(&e.gates).at(10));
+            binds.push(Bind::read(&e.ys));
         }
         let groups = kernel.groups(gpu, rows, n_tok as u32);
         rec.dispatch(&pipeline, "linear", &params, binds, groups);

@@ -1,17 +1,15 @@
 //! RMSNorm launcher: `y[t] = w ⊙ x[t] / sqrt(mean(x[t]²) + eps)`, f32 weights.
-use bytemuck::{Pod, Zeroable};
-
 use super::ensure;
 use crate::Result;
-use crate::gpu::{Bind, Recorder, Tensor, grid};
+use crate::gpu::{Bind, Recorder, Tensor, grid, uniform};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    x_stride: u32,
-    y_stride: u32,
-    eps: f32,
+uniform! {
+    struct Params {
+        n: u32,
+        x_stride: u32,
+        y_stride: u32,
+        eps: f32,
+    }
 }
 
 /// Normalises `n_tok` rows of `w.numel()` features; `x` and `y` must be different buffers.
@@ -39,11 +37,7 @@ pub fn rmsnorm(
         y_stride: n as u32,
         eps,
     };
-    let binds = vec![
-        Bind::whole(&x.buf),
-        Bind::whole(&w.buf),
-        Bind::whole(&y.buf),
-    ];
+    let binds = vec![Bind::read(&x.buf), Bind::read(&w.buf), Bind::write(&y.buf)];
     rec.dispatch(
         &pipeline,
         "rmsnorm",

@@ -1,10 +1,8 @@
 //! Token sampling on the GPU (`shaders/sampling.wgsl`): greedy, temperature, top-k, top-p and
 //! repetition penalty with a counter-based RNG, so the same seed gives the same text and only
 //! the chosen id (plus a non-finite flag) crosses to the host.
-use bytemuck::{Pod, Zeroable};
-
 use super::ensure;
-use crate::gpu::{Bind, Gpu, GpuBuffer, MemTag, Readback, Recorder, Rows, grid};
+use crate::gpu::{Bind, Gpu, GpuBuffer, MemTag, Readback, Recorder, Rows, grid, uniform};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,21 +52,21 @@ impl SamplingParams {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    offset: u32,
-    hist_len: u32,
-    top_k: u32,
-    temperature: f32,
-    top_p: f32,
-    penalty: f32,
-    seed_lo: u32,
-    seed_hi: u32,
-    step_lo: u32,
-    step_hi: u32,
-    _p: u32,
+uniform! {
+    struct Params {
+        n: u32,
+        offset: u32,
+        hist_len: u32,
+        top_k: u32,
+        temperature: f32,
+        top_p: f32,
+        penalty: f32,
+        seed_lo: u32,
+        seed_hi: u32,
+        step_lo: u32,
+        step_hi: u32,
+        _p: u32,
+    }
 }
 
 /// The sampler's GPU buffers for one vocabulary size.
@@ -85,13 +83,13 @@ pub struct Sampler {
 /// Logits per workgroup of `argmax_blocks` (argmax.wgsl's BLOCK).
 const ARGMAX_BLOCK: usize = 256 * 16;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ArgmaxParams {
-    n: u32,
-    offset: u32,
-    n_blocks: u32,
-    _p: u32,
+uniform! {
+    struct ArgmaxParams {
+        n: u32,
+        offset: u32,
+        n_blocks: u32,
+        _p: u32,
+    }
 }
 
 impl Sampler {
@@ -162,10 +160,10 @@ impl Sampler {
             _p: 0,
         };
         let binds = vec![
-            Bind::whole(&logits.t.buf),
-            Bind::whole(history),
-            Bind::whole(&self.seen),
-            Bind::whole(&self.out),
+            Bind::read(&logits.t.buf),
+            Bind::read(history),
+            Bind::write(&self.seen),
+            Bind::write(&self.out),
         ];
         rec.dispatch(&pipeline, "sampling", &p, binds, [1, 1, 1]);
         // Into the same command buffer: reading the id back needs no submission of its own.
@@ -186,11 +184,11 @@ impl Sampler {
         };
         let variant = gpu.variant("argmax", &[]);
         let blocks = gpu.pipeline(&variant, "argmax_blocks")?;
-        let binds = vec![Bind::whole(&logits.t.buf), Bind::whole(&self.blocks)];
+        let binds = vec![Bind::read(&logits.t.buf), Bind::write(&self.blocks)];
         rec.dispatch(&blocks, "sampling", &p, binds, grid(gpu, n_blocks));
         // Each entry point's layout holds only the bindings it uses.
         let last = gpu.pipeline(&variant, "argmax_final")?;
-        let binds = vec![Bind::whole(&self.blocks).at(2), Bind::whole(&self.out)];
+        let binds = vec![Bind::write(&self.blocks).at(2), Bind::write(&self.out)];
         rec.dispatch(&last, "sampling", &p, binds, [1, 1, 1]);
         Ok(())
     }

@@ -1,7 +1,8 @@
-//! How many tokens one prefill call feeds: it bounds the activation scratch, and long prompts
-//! run in several calls.
+//! How many tokens one prefill call runs: it sizes the model's activation scratch (planned
+//! before any weight is uploaded) and splits the prompts of the generation loop.
 use crate::gpu::{Gpu, cpu_driver};
 
+/// Tokens per prefill call: bounds the activation scratch; long prompts run in several calls.
 /// Tokens per prefill call on CPU drivers, and rows of logits per `logits_all` call.
 pub const PREFILL_CHUNK: usize = 256;
 /// Tokens per prefill call on GPUs: 4× the workgroups per matrix product (a 256-token call

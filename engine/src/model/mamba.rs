@@ -4,11 +4,10 @@ use crate::Result;
 use crate::gpu::{F16Matrix, MemTag, Recorder};
 use crate::kernels::linear::{Epilogue, Input, fuses_conv, fuses_norm, linear};
 use crate::kernels::mamba::{
-    DecodeSteps, MambaDims, MambaLayerWeights, MambaState, PrefillScan, conv_epilogue,
-    gated_norm_input, mamba_mixer_decode, mamba_mixer_prefill,
+    DecodeSteps, MambaDims, MambaHostWeights, MambaLayerWeights, MambaState, PrefillScan,
+    conv_epilogue, gated_norm_input, mamba_mixer_decode, mamba_mixer_prefill,
 };
 use crate::model_files::ModelConfig;
-use crate::reference::mamba::MambaHostWeights;
 
 use super::scratch::Scratch;
 use super::state::{CONVERSATION_SLOT, State};

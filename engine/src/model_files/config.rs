@@ -11,6 +11,7 @@ use super::config_fields::{
     parse_eos, parse_layer_types, parse_position_embedding, parse_time_step_limit,
 };
 use super::json::{self, Fields};
+use super::files::ModelFiles;
 use crate::{Error, Result};
 
 /// The mixer of one decoder layer (`layer_types[i]`).
@@ -89,6 +90,12 @@ impl ModelConfig {
         Self::from_file(&dir.join("config.json"))
     }
 
+    /// Reads `config.json` of a model's files.
+    pub fn load_files(files: &ModelFiles) -> Result<Self> {
+        let text = files.required_text("config.json")?;
+        Self::from_json_str(&text, &files.path("config.json"))
+    }
+
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::from_json_str(&text, path)
@@ -96,16 +103,7 @@ impl ModelConfig {
 
     /// Parses config.json text; `path` is only used to name the file in errors.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
-        let value = json::parse_python_json(text).map_err(|msg| Error::Format {
-            file: path.to_path_buf(),
-            msg: format!("invalid JSON: {msg}"),
-        })?;
-        let Value::Object(obj) = value else {
-            return Err(Error::Format {
-                file: path.to_path_buf(),
-                msg: "config.json must be a JSON object".into(),
-            });
-        };
+        let obj = json::parse_object(text, path)?;
         parse(&Fields::new(&obj, path))
     }
 

@@ -68,6 +68,24 @@ pub(crate) fn as_u32(v: &Value) -> Option<u32> {
     v.as_u64().and_then(|n| u32::try_from(n).ok())
 }
 
+/// Parses a model file that must hold one JSON object (Python's non-finite literals allowed).
+pub(crate) fn parse_object(text: &str, path: &Path) -> Result<Map<String, Value>, Error> {
+    let value = parse_python_json(text).map_err(|msg| Error::Format {
+        file: path.to_path_buf(),
+        msg: format!("invalid JSON: {msg}"),
+    })?;
+    match value {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(Error::Format {
+            file: path.to_path_buf(),
+            msg: format!(
+                "{} must be a JSON object",
+                path.file_name().map_or("the file".into(), |n| n.to_string_lossy())
+            ),
+        }),
+    }
+}
+
 /// Typed access to the keys of one JSON object, producing [`Error::Config`] naming the key.
 pub(crate) struct Fields<'a> {
     obj: &'a Map<String, Value>,

@@ -10,6 +10,8 @@ pub mod config;
 mod config_check;
 mod config_fields;
 pub mod convert;
+pub mod files;
+pub mod generation_config;
 pub mod inspect;
 mod json;
 pub mod pyfmt;
@@ -20,6 +22,8 @@ pub mod weights;
 
 pub use chat::{ChatMessage, ChatOptions, ChatTemplate};
 pub use config::{LayerKind, ModelConfig, PositionEmbedding, TimeStepLimit};
+pub use files::ModelFiles;
+pub use generation_config::GenerationDefaults;
 pub use convert::{to_f16_elems, to_f16_into, to_f16_rows, to_f32_into, to_f32_vec};
 pub use safetensors::{Dtype, SafetensorsFile, TensorInfo};
 pub use tensors::{TensorCategory, TensorSpec, expected_tensors};

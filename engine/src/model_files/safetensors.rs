@@ -16,6 +16,7 @@ use memmap2::Mmap;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::files::Blob;
 use crate::{Error, Result};
 
 /// Headers above this size are rejected before being read (same cap as the reference crate).
@@ -109,7 +110,7 @@ impl TensorInfo {
 /// A validated, memory-mapped safetensors file.
 pub struct SafetensorsFile {
     path: PathBuf,
-    mmap: Mmap,
+    bytes: Blob,
     tensors: Vec<TensorInfo>,
     by_name: HashMap<String, usize>,
 }
@@ -140,7 +141,21 @@ impl SafetensorsFile {
         // SAFETY: the map is read-only; the model files must not be modified while the engine
         // runs (as with every mmap-based loader). All reads are bounds-checked slices.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let tensors = parse(&mmap, path)?;
+        Self::from_blob(path, Blob::Mapped(mmap))
+    }
+
+    /// Validates a safetensors file already mapped or in memory; `path` names it in errors.
+    pub fn from_blob(path: &Path, bytes: Blob) -> Result<Self> {
+        if bytes.len() < 8 {
+            return Err(format_err(
+                path,
+                format!(
+                    "truncated: the file has {} bytes, fewer than the 8-byte header length",
+                    bytes.len()
+                ),
+            ));
+        }
+        let tensors = parse(&bytes, path)?;
         let by_name = tensors
             .iter()
             .enumerate()
@@ -148,7 +163,7 @@ impl SafetensorsFile {
             .collect();
         Ok(Self {
             path: path.to_path_buf(),
-            mmap,
+            bytes,
             tensors,
             by_name,
         })
@@ -169,7 +184,7 @@ impl SafetensorsFile {
 
     /// The raw little-endian bytes of a tensor (bounds were validated at open).
     pub fn data(&self, info: &TensorInfo) -> &[u8] {
-        self.mmap
+        self.bytes
             .get(info.start..info.start + info.len)
             .unwrap_or(&[])
     }

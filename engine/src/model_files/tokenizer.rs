@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::config::ModelConfig;
+use super::files::ModelFiles;
 use super::json;
 use crate::{Error, Result};
 
@@ -51,24 +52,29 @@ impl Tokenizer {
     /// `chat_template.jinja` and `generation_config.json` from `dir`. `cfg` contributes its
     /// `eos_token_id`s and `bos_token_id`.
     pub fn load(dir: &Path, cfg: Option<&ModelConfig>) -> Result<Self> {
-        let path = dir.join("tokenizer.json");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Tokenizer {
-                    path,
-                    msg: "file not found (the model folder needs tokenizer.json)".into(),
-                });
-            }
-            Err(e) => return Err(Error::io(path, e)),
+        Self::load_files(&ModelFiles::Dir(dir.to_path_buf()), cfg)
+    }
+
+    /// [`Tokenizer::load`] from a model's files, on disk or in memory.
+    pub fn load_files(files: &ModelFiles, cfg: Option<&ModelConfig>) -> Result<Self> {
+        let path = files.path("tokenizer.json");
+        let Some(text) = files.text("tokenizer.json").map_err(|e| Error::Tokenizer {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?
+        else {
+            return Err(Error::Tokenizer {
+                path,
+                msg: "file not found (the model folder needs tokenizer.json)".into(),
+            });
         };
         let inner: tokenizers::Tokenizer = text.parse().map_err(|e| Error::Tokenizer {
             path: path.clone(),
             msg: format!("cannot parse: {e}"),
         })?;
 
-        let tc_path = dir.join("tokenizer_config.json");
-        let tc = match read_optional_json(&tc_path)? {
+        let tc_path = files.path("tokenizer_config.json");
+        let tc = match read_optional_json(files, "tokenizer_config.json")? {
             None => Value::Null,
             Some(v @ Value::Object(_)) => v,
             Some(v) => {
@@ -95,14 +101,13 @@ impl Tokenizer {
             .get("add_bos_token")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let chat_template = load_template(dir, &tc_path, tc.get("chat_template"))?;
+        let chat_template = load_template(files, &tc_path, tc.get("chat_template"))?;
 
         let mut eos = BTreeSet::new();
         if let Some(cfg) = cfg {
             eos.extend(cfg.eos_token_ids.iter().copied());
         }
-        let gen_path = dir.join("generation_config.json");
-        if let Some(gen_cfg) = read_optional_json(&gen_path)? {
+        if let Some(gen_cfg) = read_optional_json(files, "generation_config.json")? {
             match gen_cfg.get("eos_token_id") {
                 Some(Value::Array(a)) => eos.extend(a.iter().filter_map(json::as_u32)),
                 Some(v) => eos.extend(json::as_u32(v)),
@@ -265,16 +270,14 @@ fn token_string(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn read_optional_json(path: &Path) -> Result<Option<Value>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
+fn read_optional_json(files: &ModelFiles, name: &str) -> Result<Option<Value>> {
+    let Some(text) = files.text(name)? else {
+        return Ok(None);
     };
     json::parse_python_json(&text)
         .map(Some)
         .map_err(|msg| Error::Format {
-            file: path.to_path_buf(),
+            file: files.path(name),
             msg: format!("invalid JSON: {msg}"),
         })
 }
@@ -283,15 +286,14 @@ fn read_optional_json(path: &Path) -> Result<Option<Value>> {
 /// `chat_template` of tokenizer_config.json: a string, or a list of `{name, template}` from
 /// which the one named "default" is used.
 fn load_template(
-    dir: &Path,
+    files: &ModelFiles,
     tc_path: &Path,
     value: Option<&Value>,
 ) -> Result<Option<ChatTemplateSource>> {
-    let jinja = dir.join("chat_template.jinja");
-    match std::fs::read_to_string(&jinja) {
-        Ok(text) => return Ok(Some(ChatTemplateSource { text, file: jinja })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(jinja, e)),
+    let jinja = "chat_template.jinja";
+    if let Some(text) = files.text(jinja)? {
+        let file = files.path(jinja);
+        return Ok(Some(ChatTemplateSource { text, file }));
     }
     let text = match value {
         None | Some(Value::Null) => return Ok(None),

@@ -4,19 +4,7 @@
 //! Layouts: q `[T, n_heads · hd]`, k and v `[T, n_kv · hd]` (head-major inside a token), output
 //! `[T, n_heads · hd]`. Math in f64 except where transformers itself works in f32 (the RoPE angle),
 //! and K/V rounded to f16 exactly as the GPU cache stores them.
-use crate::kernels::attention::AttnDims;
-
-/// `inv_freq[i] = 1 / θ^(2i / hd)` for `i < hd / 2`, in f32 as transformers computes it
-/// (`1.0 / (base ** (arange(0, dim, 2).float() / dim))`). The GPU launcher uploads these same
-/// numbers, so kernel and reference agree on them bit for bit.
-pub fn rope_inv_freq(head_dim: usize, theta: f32) -> Vec<f32> {
-    (0..head_dim / 2)
-        .map(|i| {
-            let e = (2 * i) as f32 / head_dim as f32;
-            1.0f32 / ((theta as f64).powf(e as f64) as f32)
-        })
-        .collect()
-}
+use crate::kernels::attention::{AttnDims, rope_inv_freq};
 
 /// Rotates `n_heads` heads of each of `positions.len()` rows of `x` (row stride `stride`) in
 /// place: pairs `(i, i + hd/2)`, angle `f32(pos) · inv_freq[i]` (an f32 product, as in HF), then

@@ -5,27 +5,7 @@
 //! conv `[K−1, conv_dim]` (the last K−1 pre-conv xBC rows, oldest first), SSM `[nH, P, N]`.
 //! Two SSM paths: the token-by-token recurrence ([`ssm_sequential`]) and the chunked SSD form
 //! split into the same stages as the GPU ([`ssd_dt`] … [`ssd_out`]); both must agree.
-use crate::kernels::mamba::MambaDims;
-
-/// The per-layer parameters on the host, all f32 (`a_log` as stored; A = −exp(A_log)).
-#[derive(Clone, Debug)]
-pub struct MambaHostWeights {
-    /// `[conv_dim, K]`, tap K−1 multiplies the current token.
-    pub conv_w: Vec<f32>,
-    pub conv_b: Vec<f32>,
-    pub dt_bias: Vec<f32>,
-    pub a_log: Vec<f32>,
-    pub d: Vec<f32>,
-    /// `[Di]`
-    pub norm_w: Vec<f32>,
-}
-
-impl MambaHostWeights {
-    /// A = −exp(A_log) per head, in f32 as the GPU weights hold it.
-    pub fn a(&self) -> Vec<f32> {
-        self.a_log.iter().map(|&v| -v.exp()).collect()
-    }
-}
+use crate::kernels::mamba::{MambaDims, MambaHostWeights};
 
 /// softplus with the mamba_ssm / ggml threshold: v itself above 20.
 pub fn softplus(v: f32) -> f32 {

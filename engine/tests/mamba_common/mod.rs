@@ -6,9 +6,9 @@
 
 use granite_engine::gpu::{Gpu, GpuBuffer, MemTag, Recorder, Tensor};
 use granite_engine::kernels::mamba::{
-    self, MambaDims, MambaLayerWeights, MambaScratch, MambaState, PrefillScan,
+    self, MambaDims, MambaHostWeights, MambaLayerWeights, MambaScratch, MambaState, PrefillScan,
 };
-use granite_engine::reference::mamba::{self as cpu, MambaHostWeights};
+use granite_engine::reference::mamba as cpu;
 use granite_engine::testing::{Rng, gpus, poison};
 
 /// `testing::for_each_path`, but one test at a time on GL: wgpu's GL backend shares one context

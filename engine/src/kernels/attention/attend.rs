@@ -1,12 +1,10 @@
 //! The attention proper, reading K/V from the cache: the flash-attention prefill kernel and the
 //! split-context decode (partials + reduce).
-use bytemuck::{Pod, Zeroable};
-
 use super::write::{TABLE_MAX, cache_len, check_distinct};
 use super::{AttnDims, KvCache};
 use crate::Result;
 use crate::gpu::shaders::{NO_ZERO_INIT, Variant};
-use crate::gpu::{Bind, Gpu, Recorder, Rows};
+use crate::gpu::{Bind, Gpu, Recorder, Rows, uniform};
 use crate::kernels::ensure;
 
 /// The shader variant for a cache row of `ld` halves: the head-dim class flag picks tile sizes.
@@ -39,22 +37,22 @@ fn check_q_out(q: Rows, out: Rows, n_tok: usize, d: &AttnDims) -> Result<()> {
     })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct PrefillParams {
-    n_tok: u32,
-    n_kv: u32,
-    group: u32,
-    head_dim: u32,
-    hd2: u32,
-    ld2: u32,
-    pos0: u32,
-    row0: u32,
-    q_stride: u32,
-    q_off: u32,
-    o_stride: u32,
-    o_off: u32,
-    scale: f32,
+uniform! {
+    struct PrefillParams {
+        n_tok: u32,
+        n_kv: u32,
+        group: u32,
+        head_dim: u32,
+        hd2: u32,
+        ld2: u32,
+        pos0: u32,
+        row0: u32,
+        q_stride: u32,
+        q_off: u32,
+        o_stride: u32,
+        o_off: u32,
+        scale: f32,
+    }
 }
 
 /// Causal attention of `n_tok` queries of `seq` at positions `pos0 ..` (q used as given, i.e.
@@ -115,53 +113,53 @@ pub fn flash_prefill(
     let pipeline = gpu.pipeline(&variant(gpu, "attention_prefill", ld), "prefill")?;
     let (kc, vc) = cache.bufs(layer)?;
     let binds = vec![
-        Bind::whole(&q.t.buf),
-        Bind::whole(kc),
-        Bind::whole(vc),
-        Bind::whole(&out.t.buf),
+        Bind::read(&q.t.buf),
+        Bind::read(kc),
+        Bind::read(vc),
+        Bind::write(&out.t.buf),
     ];
     let groups = [tiles as u32, d.n_kv_heads as u32, 1];
     rec.dispatch(&pipeline, "attention", &params, binds, groups);
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct DecodeParams {
-    n_q: u32,
-    n_kv: u32,
-    group: u32,
-    head_dim: u32,
-    hd8: u32,
-    hd2: u32,
-    ld8: u32,
-    cap: u32,
-    chunk: u32,
-    n_chunks: u32,
-    ml_off: u32,
-    q_stride: u32,
-    q_off: u32,
-    scale: f32,
-    g: u32,
-    head_blocks: u32,
-    tph: u32,
-    kt: u32,
-    _pad: [u32; 2],
-    tab: [u32; 2 * TABLE_MAX],
+uniform! {
+    struct DecodeParams {
+        n_q: u32,
+        n_kv: u32,
+        group: u32,
+        head_dim: u32,
+        hd8: u32,
+        hd2: u32,
+        ld8: u32,
+        cap: u32,
+        chunk: u32,
+        n_chunks: u32,
+        ml_off: u32,
+        q_stride: u32,
+        q_off: u32,
+        scale: f32,
+        g: u32,
+        head_blocks: u32,
+        tph: u32,
+        kt: u32,
+        _pad: [u32; 2],
+        tab: [u32; 2 * TABLE_MAX],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ReduceParams {
-    n_q: u32,
-    head_dim: u32,
-    ld: u32,
-    chunk: u32,
-    n_chunks: u32,
-    ml_off: u32,
-    o_stride: u32,
-    o_off: u32,
-    tab: [u32; 2 * TABLE_MAX],
+uniform! {
+    struct ReduceParams {
+        n_q: u32,
+        head_dim: u32,
+        ld: u32,
+        chunk: u32,
+        n_chunks: u32,
+        ml_off: u32,
+        o_stride: u32,
+        o_off: u32,
+        tab: [u32; 2 * TABLE_MAX],
+    }
 }
 
 /// Keys per decode workgroup for a context of `len`: at least 64, and at most ~128 chunks, so
@@ -256,10 +254,10 @@ pub fn flash_decode(
         };
         let (kc, vc) = cache.bufs(layer)?;
         let binds = vec![
-            Bind::whole(&q.t.buf),
-            Bind::whole(kc),
-            Bind::whole(vc),
-            Bind::whole(&part),
+            Bind::read(&q.t.buf),
+            Bind::read(kc),
+            Bind::read(vc),
+            Bind::write(&part),
         ];
         let groups = [
             n_chunks as u32,
@@ -278,7 +276,7 @@ pub fn flash_decode(
             o_off: (out.offset + row * out.stride) as u32,
             tab,
         };
-        let binds = vec![Bind::whole(&part), Bind::whole(&out.t.buf)];
+        let binds = vec![Bind::read(&part), Bind::write(&out.t.buf)];
         let groups = [d.n_heads as u32, batch.len() as u32, 1];
         rec.dispatch(&reduce, "attention", &params, binds, groups);
     }

@@ -12,7 +12,7 @@ mod write;
 
 pub use attend::{decode_chunk, flash_decode, flash_prefill};
 pub use cache::{KvCache, KvConfig};
-pub use write::{Positions, TABLE_MAX, kv_append, kv_append_each, rope};
+pub use write::{Positions, TABLE_MAX, kv_append, kv_append_each, rope, rope_inv_freq};
 
 use super::ensure;
 use crate::Result;

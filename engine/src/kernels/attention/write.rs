@@ -1,11 +1,8 @@
 //! RoPE (in place on q / k rows) and the KV cache append (f32 → f16 into the cache rows).
-use bytemuck::{Pod, Zeroable};
-
 use super::KvCache;
 use crate::Result;
-use crate::gpu::{Bind, Recorder, Rows, grid};
+use crate::gpu::{Bind, Recorder, Rows, grid, uniform};
 use crate::kernels::ensure;
-use crate::reference::attention::rope_inv_freq;
 
 /// Tokens per dispatch when every token has its own position / cache row (the table lives in
 /// the uniform block); longer lists are split into several dispatches.
@@ -20,23 +17,35 @@ pub enum Positions<'a> {
     Each(&'a [usize]),
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RopeParams {
-    n_tok: u32,
-    n_heads: u32,
-    half_dim: u32,
-    head_dim: u32,
-    stride: u32,
-    offset: u32,
-    pos0: u32,
-    use_table: u32,
-    pos: [u32; TABLE_MAX],
-    inv_freq: [f32; 128],
+uniform! {
+    struct RopeParams {
+        n_tok: u32,
+        n_heads: u32,
+        half_dim: u32,
+        head_dim: u32,
+        stride: u32,
+        offset: u32,
+        pos0: u32,
+        use_table: u32,
+        pos: [u32; TABLE_MAX],
+        inv_freq: [f32; 128],
+    }
 }
 
 /// Positions go through f32 (as in transformers), exact below 2^24.
 const MAX_POS: usize = 1 << 24;
+
+/// `inv_freq[i] = 1 / θ^(2i / hd)` for `i < hd / 2`, in f32 as transformers computes it
+/// (`1.0 / (base ** (arange(0, dim, 2).float() / dim))`). The launcher uploads these numbers
+/// and the CPU reference uses them too, so kernel and reference agree on them bit for bit.
+pub fn rope_inv_freq(head_dim: usize, theta: f32) -> Vec<f32> {
+    (0..head_dim / 2)
+        .map(|i| {
+            let e = (2 * i) as f32 / head_dim as f32;
+            1.0f32 / ((theta as f64).powf(e as f64) as f32)
+        })
+        .collect()
+}
 
 /// Rotates `n_heads` heads of `n_tok` rows of `x` in place (HF rotate-half, θ = `theta`).
 pub fn rope(
@@ -87,7 +96,7 @@ pub fn rope(
             &pipeline,
             "rope",
             params,
-            vec![Bind::whole(&x.t.buf)],
+            vec![Bind::write(&x.t.buf)],
             groups,
         );
     };
@@ -122,22 +131,22 @@ pub fn rope(
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct AppendParams {
-    n_tok: u32,
-    n_kv: u32,
-    head_dim: u32,
-    ld2: u32,
-    k_stride: u32,
-    k_off: u32,
-    v_stride: u32,
-    v_off: u32,
-    cap: u32,
-    slot: u32,
-    pos0: u32,
-    use_table: u32,
-    tab: [u32; 2 * TABLE_MAX],
+uniform! {
+    struct AppendParams {
+        n_tok: u32,
+        n_kv: u32,
+        head_dim: u32,
+        ld2: u32,
+        k_stride: u32,
+        k_off: u32,
+        v_stride: u32,
+        v_off: u32,
+        cap: u32,
+        slot: u32,
+        pos0: u32,
+        use_table: u32,
+        tab: [u32; 2 * TABLE_MAX],
+    }
 }
 
 fn check_kv_rows(k: Rows, v: Rows, n_tok: usize, width: usize) -> Result<()> {
@@ -178,10 +187,10 @@ fn launch_append(
     let (kc, vc) = cache.bufs(layer)?;
     let n = params.n_tok as usize * params.n_kv as usize * params.ld2 as usize;
     let binds = vec![
-        Bind::whole(&k.t.buf),
-        Bind::whole(&v.t.buf),
-        Bind::whole(kc),
-        Bind::whole(vc),
+        Bind::read(&k.t.buf),
+        Bind::read(&v.t.buf),
+        Bind::write(kc),
+        Bind::write(vc),
     ];
     let groups = grid(gpu, n.div_ceil(64) as u32);
     rec.dispatch(&pipeline, "attention", params, binds, groups);

@@ -1,25 +1,23 @@
 //! Causal depthwise conv1d + bias + SiLU over the xBC channels, with the conv state.
-use bytemuck::{Pod, Zeroable};
-
 use super::{MambaDims, MambaLayerWeights, MambaState, need, u32_of, variant};
 use crate::Result;
-use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, Tensor, grid};
+use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, Tensor, grid, uniform};
 use crate::kernels::ensure;
 
 /// Tokens per invocation of the K4 prefill kernel (`TPT`).
 const K4_TOKENS: usize = 8;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    conv_dim: u32,
-    k: u32,
-    n_tok: u32,
-    x_stride: u32,
-    x_off: u32,
-    slot: u32,
-    out_stride: u32,
-    _p0: u32,
+uniform! {
+    struct Params {
+        conv_dim: u32,
+        k: u32,
+        n_tok: u32,
+        x_stride: u32,
+        x_off: u32,
+        slot: u32,
+        out_stride: u32,
+        _p0: u32,
+    }
 }
 
 fn params(dims: &MambaDims, xbc: Rows, n: usize, slot: usize) -> Result<Params> {
@@ -83,11 +81,11 @@ pub fn conv_prefill(
         "mamba_conv",
         &p,
         vec![
-            Bind::whole(&xbc.t.buf),
-            Bind::whole(&state.conv.buf),
-            Bind::whole(&w.conv_w.buf),
-            Bind::whole(&w.conv_b.buf),
-            Bind::whole(&out.buf),
+            Bind::read(&xbc.t.buf),
+            Bind::write(&state.conv.buf),
+            Bind::read(&w.conv_w.buf),
+            Bind::read(&w.conv_b.buf),
+            Bind::write(&out.buf),
         ],
         grid(gpu, total.div_ceil(256)),
     );
@@ -96,7 +94,7 @@ pub fn conv_prefill(
         &gpu.pipeline(&v, "conv_state_update")?,
         "mamba_conv",
         &p,
-        vec![Bind::whole(&xbc.t.buf), Bind::whole(&state.conv.buf)],
+        vec![Bind::read(&xbc.t.buf), Bind::write(&state.conv.buf)],
         grid(gpu, p.conv_dim.div_ceil(256)),
     );
     Ok(())
@@ -131,12 +129,12 @@ pub fn conv_step(
         "mamba_conv",
         &p,
         vec![
-            Bind::whole(&xbc.t.buf),
-            Bind::whole(&state.conv.buf),
-            Bind::whole(&w.conv_w.buf),
-            Bind::whole(&w.conv_b.buf),
-            Bind::whole(&out.buf),
-            Bind::whole(seq_slots),
+            Bind::read(&xbc.t.buf),
+            Bind::write(&state.conv.buf),
+            Bind::read(&w.conv_w.buf),
+            Bind::read(&w.conv_b.buf),
+            Bind::write(&out.buf),
+            Bind::read(seq_slots),
         ],
         grid(gpu, total.div_ceil(256)),
     );

@@ -22,6 +22,7 @@ pub mod scan;
 pub mod ssd;
 mod ssd_stages;
 pub mod state;
+mod weights;
 
 use std::collections::BTreeSet;
 
@@ -29,10 +30,10 @@ use super::ensure;
 use crate::Result;
 use crate::gpu::shaders::{SUBGROUPS, Variant};
 use crate::gpu::{Gpu, MemTag, Recorder, Rows, Tensor};
-use crate::reference::mamba::MambaHostWeights;
 
 pub use decode::{DecodeSteps, conv_epilogue, gated_norm_input, mamba_mixer_decode, upload_slots};
 pub use state::{MambaSnapshot, MambaState};
+pub use weights::{MambaHostWeights, MambaLayerWeights};
 
 /// Shapes of one Mamba-2 mixer (from config.json: hidden_size, mamba_n_heads, mamba_d_head,
 /// mamba_d_state, mamba_n_groups, mamba_d_conv, mamba_chunk_size, time_step_limit, rms_norm_eps).
@@ -126,50 +127,6 @@ impl MambaDims {
             Some((lo, hi)) => (1, lo.max(-f32::MAX), hi.min(f32::MAX)),
             None => (0, 0.0, 0.0),
         }
-    }
-}
-
-/// One layer's mixer parameters on the GPU, all f32 (they are small).
-pub struct MambaLayerWeights {
-    /// `[conv_dim, K]`, tap K−1 multiplies the current token.
-    pub conv_w: Tensor,
-    /// `[conv_dim]` (zeros when the checkpoint has no conv bias).
-    pub conv_b: Tensor,
-    /// `[nH]`
-    pub dt_bias: Tensor,
-    /// `[nH]` A = −exp(A_log), precomputed (GGUF's `ssm_a` is already this).
-    pub a: Tensor,
-    /// `[nH]`
-    pub d: Tensor,
-    /// `[Di]`
-    pub norm_w: Tensor,
-}
-
-impl MambaLayerWeights {
-    pub fn upload(gpu: &Gpu, dims: &MambaDims, w: &MambaHostWeights) -> Result<Self> {
-        let (cd, k, nh, di) = (dims.conv_dim(), dims.d_conv, dims.n_heads, dims.d_inner());
-        let t = |shape: &[usize], data: &[f32], label| {
-            Tensor::from_f32(gpu, MemTag::MambaWeights, shape, data, label)
-        };
-        Ok(MambaLayerWeights {
-            conv_w: t(&[cd, k], &w.conv_w, "mamba.conv1d.weight")?,
-            conv_b: t(&[cd], &w.conv_b, "mamba.conv1d.bias")?,
-            dt_bias: t(&[nh], &w.dt_bias, "mamba.dt_bias")?,
-            a: t(&[nh], &w.a(), "mamba.A")?,
-            d: t(&[nh], &w.d, "mamba.D")?,
-            norm_w: t(&[di], &w.norm_w, "mamba.norm.weight")?,
-        })
-    }
-
-    fn check(&self, dims: &MambaDims) -> Result<()> {
-        let (cd, nh) = (dims.conv_dim(), dims.n_heads);
-        let ok = self.conv_w.numel() == cd * dims.d_conv
-            && self.conv_b.numel() == cd
-            && self.dt_bias.numel() == nh
-            && self.a.numel() == nh
-            && self.d.numel() == nh
-            && self.norm_w.numel() == dims.d_inner();
-        ensure(ok, || format!("mamba: layer weights do not match {dims:?}"))
     }
 }
 

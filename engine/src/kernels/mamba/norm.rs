@@ -1,23 +1,21 @@
 //! Grouped gated RMSNorm: y·silu(z), normalised over groups of Di/G channels, times the weight.
-use bytemuck::{Pod, Zeroable};
-
 use super::{MambaDims, need, u32_of, variant};
 use crate::Result;
-use crate::gpu::{Bind, Recorder, Rows, Tensor, grid};
+use crate::gpu::{Bind, Recorder, Rows, Tensor, grid, uniform};
 use crate::kernels::ensure;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n_rows: u32,
-    n_groups: u32,
-    group_size: u32,
-    y_stride: u32,
-    z_stride: u32,
-    z_off: u32,
-    out_stride: u32,
-    out_off: u32,
-    eps: f32,
+uniform! {
+    struct Params {
+        n_rows: u32,
+        n_groups: u32,
+        group_size: u32,
+        y_stride: u32,
+        z_stride: u32,
+        z_off: u32,
+        out_stride: u32,
+        out_off: u32,
+        eps: f32,
+    }
 }
 
 /// `out[t] = norm_w ⊙ grouped_rms_normalise(y[t] ⊙ silu(z[t]))` for `n_tok` rows; `y` is dense
@@ -82,10 +80,10 @@ pub fn gated_norm(
         "mamba_norm",
         &p,
         vec![
-            Bind::whole(&y.buf),
-            Bind::whole(&z.t.buf),
-            Bind::whole(&norm_w.buf),
-            Bind::whole(&out.t.buf),
+            Bind::read(&y.buf),
+            Bind::read(&z.t.buf),
+            Bind::read(&norm_w.buf),
+            Bind::write(&out.t.buf),
         ],
         grid(gpu, rows),
     );

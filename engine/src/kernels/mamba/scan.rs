@@ -1,36 +1,33 @@
 //! The token-by-token selective scan: decode steps and the sequential prefill baseline.
-use bytemuck::{Pod, Zeroable};
-
 use super::{MambaDims, MambaLayerWeights, MambaState, need, u32_of, variant};
 use crate::Result;
-use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, Tensor, grid};
+use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, Tensor, grid, uniform};
 use crate::kernels::ensure;
 
 /// Largest d_state the scan kernel holds in registers (`MAX_N` in mamba_scan.wgsl).
 pub const MAX_D_STATE: usize = 256;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n_tok: u32,
-    n_seq: u32,
-    n_heads: u32,
-    head_dim: u32,
-    d_state: u32,
-    heads_per_group: u32,
-    x_stride: u32,
-    d_inner: u32,
-    gn: u32,
-    dt_stride: u32,
-    dt_off: u32,
-    y_stride: u32,
-    slot: u32,
-    use_slots: u32,
-    has_limit: u32,
-    lim_lo: f32,
-    lim_hi: f32,
-    x_off: u32,
-    _pad: [u32; 3],
+uniform! {
+    struct Params {
+        n_tok: u32,
+        n_seq: u32,
+        n_heads: u32,
+        head_dim: u32,
+        d_state: u32,
+        heads_per_group: u32,
+        x_stride: u32,
+        d_inner: u32,
+        gn: u32,
+        dt_stride: u32,
+        dt_off: u32,
+        y_stride: u32,
+        slot: u32,
+        use_slots: u32,
+        has_limit: u32,
+        lim_lo: f32,
+        lim_hi: f32,
+        x_off: u32,
+    }
 }
 
 enum Slots<'a> {
@@ -95,7 +92,6 @@ fn launch(
         lim_lo,
         lim_hi,
         x_off: u32_of(xbc_act.offset, "xBC offset")?,
-        _pad: [0; 3],
     };
     let gpu = rec.gpu();
     // Whole-vec4 state and B / C reads when every offset is a multiple of 4.
@@ -119,14 +115,14 @@ fn launch(
         "mamba_scan",
         &p,
         vec![
-            Bind::whole(&xbc_act.t.buf),
-            Bind::whole(&dt_raw.t.buf),
-            Bind::whole(&w.dt_bias.buf),
-            Bind::whole(&w.a.buf),
-            Bind::whole(&w.d.buf),
-            Bind::whole(&state.ssm.buf),
-            Bind::whole(&y.buf),
-            Bind::whole(slot_buf),
+            Bind::read(&xbc_act.t.buf),
+            Bind::read(&dt_raw.t.buf),
+            Bind::read(&w.dt_bias.buf),
+            Bind::read(&w.a.buf),
+            Bind::read(&w.d.buf),
+            Bind::write(&state.ssm.buf),
+            Bind::write(&y.buf),
+            Bind::read(slot_buf),
         ],
         grid(gpu, rows_total.div_ceil(rows_per_wg)),
     );

@@ -11,11 +11,9 @@
 //! Δ, Λ `[nH, T]`, α `[nH, nC]`, CBᵀ `[nC, G, Q(j), Q(i)]`, chunk states `[nC, nH, N, P]`.
 //!
 //! The chunk length only changes rounding. Chunk lengths above the token count are clamped to it.
-use bytemuck::{Pod, Zeroable};
-
 use super::{MambaDims, MambaLayerWeights, MambaScratch, MambaState, need, u32_of, variant};
 use crate::Result;
-use crate::gpu::{Bind, Gpu, Recorder, Rows, Tensor};
+use crate::gpu::{Bind, Gpu, Recorder, Rows, Tensor, uniform};
 use crate::kernels::ensure;
 
 pub use super::ssd_stages::{ssd_out, ssd_scan_chunks};
@@ -81,17 +79,17 @@ pub(super) fn max_groups(rec: &Recorder) -> usize {
     rec.gpu().limits.max_compute_workgroups_per_dimension as usize
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct DtParams {
-    n_tok: u32,
-    n_chunks: u32,
-    chunk: u32,
-    dt_stride: u32,
-    dt_off: u32,
-    has_limit: u32,
-    lim_lo: f32,
-    lim_hi: f32,
+uniform! {
+    struct DtParams {
+        n_tok: u32,
+        n_chunks: u32,
+        chunk: u32,
+        dt_stride: u32,
+        dt_off: u32,
+        has_limit: u32,
+        lim_lo: f32,
+        lim_hi: f32,
+    }
 }
 
 /// Stage 1: Δ `[nH, n_tok]`, chunk-local Λ `[nH, n_tok]` and chunk decays α = exp(Λ_last)
@@ -134,29 +132,29 @@ pub fn ssd_dt(
         "mamba_ssd",
         &p,
         vec![
-            Bind::whole(&dt_raw.t.buf),
-            Bind::whole(&w.dt_bias.buf),
-            Bind::whole(&w.a.buf),
-            Bind::whole(&dt.buf),
-            Bind::whole(&lam.buf),
-            Bind::whole(&decay.buf),
+            Bind::read(&dt_raw.t.buf),
+            Bind::read(&w.dt_bias.buf),
+            Bind::read(&w.a.buf),
+            Bind::write(&dt.buf),
+            Bind::write(&lam.buf),
+            Bind::write(&decay.buf),
         ],
         [nc as u32, dims.n_heads as u32, 1],
     );
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CbParams {
-    n_tok: u32,
-    chunk: u32,
-    n_groups: u32,
-    d_state: u32,
-    conv_dim: u32,
-    d_inner: u32,
-    tiles: u32,
-    cb_stride: u32,
+uniform! {
+    struct CbParams {
+        n_tok: u32,
+        chunk: u32,
+        n_groups: u32,
+        d_state: u32,
+        conv_dim: u32,
+        d_inner: u32,
+        tiles: u32,
+        cb_stride: u32,
+    }
 }
 
 /// Stage 2: `cbt[c, g, j, i] = C_i·B_j` for j ≤ i inside each chunk, `[nC, G, Q, cb_stride(Q)]`
@@ -199,25 +197,25 @@ pub fn ssd_cb(
         )?,
         "mamba_ssd",
         &p,
-        vec![Bind::whole(&xbc_act.buf), Bind::whole(&cb.buf)],
+        vec![Bind::read(&xbc_act.buf), Bind::write(&cb.buf)],
         [(tiles * tiles) as u32, nc as u32, dims.n_groups as u32],
     );
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct StateParams {
-    n_tok: u32,
-    chunk: u32,
-    n_heads: u32,
-    head_dim: u32,
-    d_state: u32,
-    heads_per_group: u32,
-    conv_dim: u32,
-    d_inner: u32,
-    n_tiles: u32,
-    _p0: u32,
+uniform! {
+    struct StateParams {
+        n_tok: u32,
+        chunk: u32,
+        n_heads: u32,
+        head_dim: u32,
+        d_state: u32,
+        heads_per_group: u32,
+        conv_dim: u32,
+        d_inner: u32,
+        n_tiles: u32,
+        _p0: u32,
+    }
 }
 
 /// Stage 3: chunk-local end states `[nC, nH, N, P]` (n-major) into `states`.
@@ -262,10 +260,10 @@ pub fn ssd_chunk_states(
         "mamba_ssd",
         &p,
         vec![
-            Bind::whole(&xbc_act.buf),
-            Bind::whole(&dt.buf),
-            Bind::whole(&lam.buf),
-            Bind::whole(&states.buf),
+            Bind::read(&xbc_act.buf),
+            Bind::read(&dt.buf),
+            Bind::read(&lam.buf),
+            Bind::write(&states.buf),
         ],
         [(pt * ntl) as u32, dims.n_heads as u32, nc as u32],
     );

@@ -1,10 +1,8 @@
 //! Stages 4 and 5 of the chunked SSD prefill: the parallel scan over chunks and the output.
-use bytemuck::{Pod, Zeroable};
-
 use super::ssd::{MicroTile, cb_stride, chunking, max_groups, narrow, tile_flags};
 use super::{MambaDims, MambaLayerWeights, MambaState, need, u32_of, variant};
 use crate::Result;
-use crate::gpu::{Bind, Recorder, Tensor};
+use crate::gpu::{Bind, Recorder, Tensor, uniform};
 use crate::kernels::ensure;
 
 /// Most chunk lanes of the scan kernel: more chunks are folded serially inside each lane.
@@ -13,17 +11,17 @@ const SCAN_MAX_LANES: usize = 16;
 const SCAN_WG: usize = 64;
 const SCAN_EPT: usize = 8;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ScanParams {
-    n_chunks: u32,
-    n_heads: u32,
-    head_dim: u32,
-    d_state: u32,
-    slot: u32,
-    per_lane: u32,
-    lanes: u32,
-    _p0: u32,
+uniform! {
+    struct ScanParams {
+        n_chunks: u32,
+        n_heads: u32,
+        head_dim: u32,
+        d_state: u32,
+        slot: u32,
+        per_lane: u32,
+        lanes: u32,
+        _p0: u32,
+    }
 }
 
 /// Stage 4: turns the chunk-local states in `states` into the states entering each chunk, by a
@@ -65,30 +63,30 @@ pub fn ssd_scan_chunks(
         "mamba_ssd",
         &p,
         vec![
-            Bind::whole(&decay.buf),
-            Bind::whole(&states.buf),
-            Bind::whole(&state.ssm.buf),
+            Bind::read(&decay.buf),
+            Bind::write(&states.buf),
+            Bind::write(&state.ssm.buf),
         ],
         [pn.div_ceil(per_wg), dims.n_heads as u32, 1],
     );
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct OutParams {
-    n_tok: u32,
-    chunk: u32,
-    n_heads: u32,
-    head_dim: u32,
-    d_state: u32,
-    heads_per_group: u32,
-    conv_dim: u32,
-    d_inner: u32,
-    n_groups: u32,
-    i_tiles: u32,
-    y_stride: u32,
-    cb_stride: u32,
+uniform! {
+    struct OutParams {
+        n_tok: u32,
+        chunk: u32,
+        n_heads: u32,
+        head_dim: u32,
+        d_state: u32,
+        heads_per_group: u32,
+        conv_dim: u32,
+        d_inner: u32,
+        n_groups: u32,
+        i_tiles: u32,
+        y_stride: u32,
+        cb_stride: u32,
+    }
 }
 
 /// Stage 5: y `[n_tok, Di]` from the intra-chunk product, the states entering each chunk
@@ -140,13 +138,13 @@ pub fn ssd_out(
         "mamba_ssd",
         &p,
         vec![
-            Bind::whole(&xbc_act.buf),
-            Bind::whole(&dt.buf),
-            Bind::whole(&lam.buf),
-            Bind::whole(&cb.buf),
-            Bind::whole(&states.buf),
-            Bind::whole(&w.d.buf),
-            Bind::whole(&y.buf),
+            Bind::read(&xbc_act.buf),
+            Bind::read(&dt.buf),
+            Bind::read(&lam.buf),
+            Bind::read(&cb.buf),
+            Bind::read(&states.buf),
+            Bind::read(&w.d.buf),
+            Bind::write(&y.buf),
         ],
         [
             (nc * it) as u32,

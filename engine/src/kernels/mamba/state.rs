@@ -1,11 +1,9 @@
 //! Per-sequence recurrent state of one Mamba layer: conv state `[K−1, conv_dim]` and SSM state
 //! `[nH, P, N]` for each of `n_slots` sequence slots, f32, with GPU-side zeroing, snapshots,
 //! restore and slot-to-slot copies (all recorded, none waits).
-use bytemuck::{Pod, Zeroable};
-
 use super::{MambaDims, u32_of, variant};
 use crate::Result;
-use crate::gpu::{Bind, Gpu, GpuBuffer, MemTag, Recorder, Tensor, grid};
+use crate::gpu::{Bind, Gpu, GpuBuffer, MemTag, Recorder, Tensor, grid, uniform};
 use crate::kernels::ensure;
 
 pub struct MambaState {
@@ -23,13 +21,13 @@ pub struct MambaSnapshot {
     pub ssm: GpuBuffer,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RangeParams {
-    offset: u32,
-    n: u32,
-    src: u32,
-    _p0: u32,
+uniform! {
+    struct RangeParams {
+        offset: u32,
+        n: u32,
+        src: u32,
+        _p0: u32,
+    }
 }
 
 impl MambaState {
@@ -221,7 +219,7 @@ fn range_op(
         &gpu.pipeline(&v, entry)?,
         "mamba_state",
         &p,
-        vec![Bind::whole(buf)],
+        vec![Bind::write(buf)],
         grid(gpu, p.n.div_ceil(256)),
     );
     Ok(())

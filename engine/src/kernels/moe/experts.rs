@@ -1,25 +1,46 @@
 //! The expert products of both paths: matrix-vector products over the chosen experts (decode)
 //! and grouped tiled products over the expert-sorted assignments (prefill). Each records one
 //! dispatch per part of the expert stack; a dispatch only touches the experts of its part.
-use bytemuck::{Pod, Zeroable};
-
 use super::{BM, BN, Bufs, MoeWeights};
 use crate::Result;
-use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid};
+use crate::gpu::{Bind, F16Matrix, Gpu, GpuBuffer, Recorder, Rows, grid, uniform};
 use crate::kernels::linear::{Input, LANE_ROWS, matvec_rows_per_workgroup, whole_vec4_rows};
 use crate::kernels::tiling::{MOE_MM_WIDE_BYTES, wide_tiles};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ExpertParams {
-    rows: u32,
-    cols: u32,
-    ld8: u32,
-    e0: u32,
-    e1: u32,
-    /// moe_matvec: top_k, x_stride, x_off, y_stride, eps (f32 bits, NORM), n_experts (TOPK), 0.
-    /// moe_mm: n_experts, n_assign, top_k, x_stride, x_off, y_stride, 0.
-    rest: [u32; 7],
+uniform! {
+    /// moe_matvec.wgsl's parameters.
+    struct MatvecParams {
+        rows: u32,
+        cols: u32,
+        ld8: u32,
+        e0: u32,
+        e1: u32,
+        top_k: u32,
+        x_stride: u32,
+        x_off: u32,
+        y_stride: u32,
+        eps: f32,
+        n_experts: u32,
+        _p2: u32,
+    }
+}
+
+uniform! {
+    /// moe_mm.wgsl's parameters.
+    struct MmParams {
+        rows: u32,
+        cols: u32,
+        ld8: u32,
+        e0: u32,
+        e1: u32,
+        n_experts: u32,
+        n_assign: u32,
+        top_k: u32,
+        x_stride: u32,
+        x_off: u32,
+        y_stride: u32,
+        _p0: u32,
+    }
 }
 
 /// The variant of an expert kernel, with the SwiGLU epilogue (`GLU`) or without, and `flags`.
@@ -28,7 +49,7 @@ fn expert_pipeline(
     (shader, entry): (&'static str, &'static str),
     glu: bool,
     flags: &[&'static str],
-) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+) -> Result<std::sync::Arc<crate::gpu::Pipeline>> {
     let mut variant = gpu.variant(shader, &[]);
     if glu {
         variant.flags.insert("GLU");
@@ -103,34 +124,36 @@ pub(super) fn experts_decode(
         let pipeline = expert_pipeline(gpu, ("moe_matvec", "moe_matvec"), pass.glu, &flags)?;
         let [gx, gy, _] = grid(gpu, pass.rows.div_ceil(matvec_rows_per_workgroup(gpu)));
         for part in &pass.m.parts {
-            let params = ExpertParams {
+            let params = MatvecParams {
                 rows: pass.rows,
                 cols: pass.m.cols as u32,
                 ld8: (pass.m.ld / 8) as u32,
                 e0: (part.row0 / pass.per_expert) as u32,
                 e1: ((part.row0 + part.rows) / pass.per_expert) as u32,
-                rest: [
-                    rest[0] as u32,
-                    rest[1] as u32,
-                    rest[2] as u32,
-                    rest[3] as u32,
-                    pass.norm.map_or(0, |(_, eps)| eps.to_bits()),
-                    d.n_experts as u32,
-                    0,
-                ],
+                top_k: rest[0] as u32,
+                x_stride: rest[1] as u32,
+                x_off: rest[2] as u32,
+                y_stride: rest[3] as u32,
+                eps: pass.norm.map_or(0.0, |(_, eps)| eps),
+                n_experts: d.n_experts as u32,
+                _p2: 0,
             };
             let mut binds = vec![
-                Bind::whole(&part.buf),
-                Bind::whole(pass.x),
-                Bind::whole(&b.ids),
-                Bind::whole(pass.y),
+                Bind::read(&part.buf),
+                Bind::read(pass.x),
+                if topk {
+                    Bind::write(&b.ids)
+                } else {
+                    Bind::read(&b.ids)
+                },
+                Bind::write(pass.y),
             ];
             if let Some((g, _)) = pass.norm {
-                binds.push(Bind::whole(g));
+                binds.push(Bind::read(g));
             }
             if topk {
-                binds.push(Bind::whole(&b.logits.buf).at(8));
-                binds.push(Bind::whole(&b.gates));
+                binds.push(Bind::read(&b.logits.buf).at(8));
+                binds.push(Bind::write(&b.gates));
             }
             rec.dispatch(&pipeline, "moe", &params, binds, [gx, gy, slots]);
         }
@@ -138,13 +161,13 @@ pub(super) fn experts_decode(
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RouteParams {
-    n_assign: u32,
-    n_experts: u32,
-    bm: u32,
-    _p: u32,
+uniform! {
+    struct RouteParams {
+        n_assign: u32,
+        n_experts: u32,
+        bm: u32,
+        _p: u32,
+    }
 }
 
 pub(super) fn experts_prefill(
@@ -164,7 +187,7 @@ pub(super) fn experts_prefill(
         bm: BM as u32,
         _p: 0,
     };
-    let binds = vec![Bind::whole(&b.ids), Bind::whole(&b.route)];
+    let binds = vec![Bind::read(&b.ids), Bind::write(&b.route)];
     rec.dispatch(&route, "moe", &params, binds, [1, 1, 1]);
 
     let up = ExpertPass {
@@ -212,27 +235,25 @@ pub(super) fn experts_prefill(
             // per token) and Σ ceil(count/BM) ≤ n_assign/BM + experts.
             let ne = e1 - e0;
             let tiles = (ne * n.div_ceil(BM)).min(n_assign.div_ceil(BM) + ne);
-            let params = ExpertParams {
+            let params = MmParams {
                 rows: pass.rows,
                 cols: pass.m.cols as u32,
                 ld8: (pass.m.ld / 8) as u32,
                 e0: e0 as u32,
                 e1: e1 as u32,
-                rest: [
-                    d.n_experts as u32,
-                    n_assign as u32,
-                    d.top_k as u32,
-                    x_stride as u32,
-                    x_off as u32,
-                    y_stride as u32,
-                    0,
-                ],
+                n_experts: d.n_experts as u32,
+                n_assign: n_assign as u32,
+                top_k: d.top_k as u32,
+                x_stride: x_stride as u32,
+                x_off: x_off as u32,
+                y_stride: y_stride as u32,
+                _p0: 0,
             };
             let binds = vec![
-                Bind::whole(&part.buf),
-                Bind::whole(pass.x),
-                Bind::whole(&b.route),
-                Bind::whole(pass.y),
+                Bind::read(&part.buf),
+                Bind::read(pass.x),
+                Bind::read(&b.route),
+                Bind::write(pass.y),
             ];
             rec.dispatch(&pipeline, "moe", &params, binds, [gx, tiles as u32, 1]);
         }

@@ -1,21 +1,19 @@
 //! The gates of the routed experts: the router's top-k with a softmax over the k, and the
 //! gate-weighted sum of the experts' outputs over the k slots, in a fixed order.
-use bytemuck::{Pod, Zeroable};
-
 use super::{Bufs, MoeDims, MoeOptions};
 use crate::Result;
-use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, grid};
+use crate::gpu::{Bind, GpuBuffer, Recorder, Rows, grid, uniform};
 use crate::kernels::ensure;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct TopkParams {
-    n_tok: u32,
-    n_experts: u32,
-    top_k: u32,
-    l_stride: u32,
-    l_off: u32,
-    _p: [u32; 3],
+uniform! {
+    struct TopkParams {
+        n_tok: u32,
+        n_experts: u32,
+        top_k: u32,
+        l_stride: u32,
+        l_off: u32,
+        _p: [u32; 3],
+    }
 }
 
 /// Router top-k on the GPU: `logits` rows of `n_experts` floats → `ids [T, k]` (u32, by
@@ -50,26 +48,26 @@ pub fn router_topk(
         _p: [0; 3],
     };
     let binds = vec![
-        Bind::whole(&logits.t.buf),
-        Bind::whole(ids),
-        Bind::whole(gates),
+        Bind::read(&logits.t.buf),
+        Bind::write(ids),
+        Bind::write(gates),
     ];
     let groups = grid(gpu, n_tok as u32);
     rec.dispatch(&pipeline, "moe_topk", &params, binds, groups);
     Ok(())
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CombineParams {
-    hidden: u32,
-    n_tok: u32,
-    top_k: u32,
-    out_stride: u32,
-    out_off: u32,
-    accumulate: u32,
-    alpha: f32,
-    _p: u32,
+uniform! {
+    struct CombineParams {
+        hidden: u32,
+        n_tok: u32,
+        top_k: u32,
+        out_stride: u32,
+        out_off: u32,
+        accumulate: u32,
+        alpha: f32,
+        _p: u32,
+    }
 }
 
 pub(super) fn combine(
@@ -93,9 +91,9 @@ pub(super) fn combine(
         _p: 0,
     };
     let binds = vec![
-        Bind::whole(&b.gates),
-        Bind::whole(&b.ys),
-        Bind::whole(&out.t.buf),
+        Bind::read(&b.gates),
+        Bind::read(&b.ys),
+        Bind::write(&out.t.buf),
     ];
     let groups = grid(gpu, ((n * d.hidden) as u32).div_ceil(256));
     rec.dispatch(&pipeline, "moe", &params, binds, groups);

@@ -223,21 +223,15 @@ impl MoeScratch {
 
     /// Bytes currently held.
     pub fn bytes(&self) -> u64 {
-        self.bufs.as_ref().map_or(0, |b| {
-            [&b.logits.buf, &b.ids, &b.gates, &b.act.buf, &b.ys, &b.route]
-                .iter()
-                .map(|x| x.size())
-                .sum()
-        })
+        self.buffers().iter().map(|x| x.size()).sum()
     }
 
-    /// Fills the per-slot activations and outputs with NaN (tests: a product that skips a row
-    /// must not pass on what an earlier run left there).
-    pub fn poison(&self, gpu: &Gpu) {
-        if let Some(b) = &self.bufs {
-            crate::testing::poison(gpu, &b.act.buf);
-            crate::testing::poison(gpu, &b.ys);
-        }
+    /// The buffers currently held (none before the first call). Every call writes whatever
+    /// it reads of them first, so tests may fill them with garbage between calls.
+    pub fn buffers(&self) -> Vec<&GpuBuffer> {
+        self.bufs.as_ref().map_or(Vec::new(), |b| {
+            vec![&b.logits.buf, &b.ids, &b.gates, &b.act.buf, &b.ys, &b.route]
+        })
     }
 
     fn get(&mut self, gpu: &Gpu, dims: MoeDims, cap: usize) -> Result<&Bufs> {
