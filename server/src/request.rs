@@ -169,11 +169,14 @@ impl Common {
 
     /// The engine's options for a prompt of `prompt` tokens in a `context`-token session:
     /// a prompt that leaves no room is refused; a token limit past the room is cut to it.
+    /// Sampling fields the request leaves out follow `model`, the sampling the model's
+    /// `generation_config.json` recommends (as vLLM does; without one: greedy).
     pub fn generate_options(
         &self,
         max_tokens: Option<u32>,
         prompt: usize,
         context: usize,
+        model: &SamplingParams,
     ) -> Result<GenerateOptions, ApiError> {
         // The session needs one slot past the prompt for each generated token but the last.
         let room = context.saturating_sub(prompt + 1);
@@ -186,7 +189,7 @@ impl Common {
                 "`max_tokens` must be at least 1",
             ));
         }
-        let temperature = self.temperature.unwrap_or(1.0);
+        let temperature = self.temperature.unwrap_or(model.temperature);
         if !(0.0..=2.0).contains(&temperature) {
             return Err(ApiError::invalid(
                 "temperature",
@@ -195,9 +198,9 @@ impl Common {
         }
         let sampling = SamplingParams {
             temperature,
-            top_k: self.top_k.unwrap_or(0),
-            top_p: self.top_p.unwrap_or(1.0),
-            repetition_penalty: self.repetition_penalty.unwrap_or(1.0),
+            top_k: self.top_k.unwrap_or(model.top_k),
+            top_p: self.top_p.unwrap_or(model.top_p),
+            repetition_penalty: self.repetition_penalty.unwrap_or(model.repetition_penalty),
             seed: self.seed.map_or_else(random_seed, |s| s as u64),
         };
         sampling.validate().map_err(|e| {

@@ -7,6 +7,14 @@ fn chat(body: &str) -> Result<ChatRequest, ApiError> {
     Ok(r)
 }
 
+const MODEL: SamplingParams = SamplingParams {
+    temperature: 0.7,
+    top_k: 0,
+    top_p: 0.9,
+    repetition_penalty: 1.1,
+    seed: 0,
+};
+
 const OK: &str = r#"{"model": "m", "messages": [{"role": "user", "content": "hi"}]"#;
 
 fn with(extra: &str) -> String {
@@ -57,7 +65,10 @@ fn known_fields_that_change_the_answer_are_refused_by_name() {
 #[test]
 fn the_token_limit_is_cut_to_the_room_left_and_a_full_context_is_refused() {
     let r = chat(&with(r#""max_tokens": 1000, "stop": "x", "seed": 3"#)).unwrap();
-    let opts = r.common.generate_options(r.max_tokens(), 100, 128).unwrap();
+    let opts = r
+        .common
+        .generate_options(r.max_tokens(), 100, 128, &MODEL)
+        .unwrap();
     assert_eq!(opts.max_new_tokens, 27);
     assert_eq!(
         (opts.stop_strings.as_slice(), opts.sampling.seed),
@@ -65,12 +76,15 @@ fn the_token_limit_is_cut_to_the_room_left_and_a_full_context_is_refused() {
     );
     let e = r
         .common
-        .generate_options(r.max_tokens(), 127, 128)
+        .generate_options(r.max_tokens(), 127, 128, &MODEL)
         .unwrap_err();
     assert_eq!(e.code, Some("context_length_exceeded"));
     let r = chat(&with(r#""max_completion_tokens": 5, "max_tokens": 9"#)).unwrap();
     assert_eq!(r.max_tokens(), Some(5));
-    let e = r.common.generate_options(Some(0), 10, 128).unwrap_err();
+    let e = r
+        .common
+        .generate_options(Some(0), 10, 128, &MODEL)
+        .unwrap_err();
     assert_eq!(e.param.as_deref(), Some("max_tokens"));
 }
 

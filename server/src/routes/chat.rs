@@ -35,9 +35,12 @@ async fn respond(state: Shared, body: Result<Bytes, BytesRejection>) -> Result<R
         .blocking(move |e| e.encode(&e.render_chat(&messages, &opts)?))
         .await?;
     let context = state.scheduler.limits().context;
-    let generation = req
-        .common
-        .generate_options(req.max_tokens(), prompt.len(), context)?;
+    let generation = req.common.generate_options(
+        req.max_tokens(),
+        prompt.len(),
+        context,
+        &state.model_sampling(),
+    )?;
     let input = Input::Chat {
         messages: req.messages.clone(),
         options,

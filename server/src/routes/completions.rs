@@ -39,7 +39,12 @@ async fn respond(state: Shared, body: Result<Bytes, BytesRejection>) -> Result<R
     let context = state.scheduler.limits().context;
     let generation = req
         .common
-        .generate_options(req.common.max_tokens.or(Some(16)), prompt.len(), context)
+        .generate_options(
+            req.common.max_tokens.or(Some(16)),
+            prompt.len(),
+            context,
+            &state.model_sampling(),
+        )
         .map_err(|mut e| {
             if e.code == Some("context_length_exceeded") {
                 e.param = Some("prompt".into());

@@ -57,6 +57,11 @@ impl AppState {
         format!("{prefix}-{:x}{n:06}", unix_time())
     }
 
+    /// The sampling the model recommends, for fields a request leaves out.
+    pub fn model_sampling(&self) -> granite_engine::SamplingParams {
+        self.engine.default_options().sampling
+    }
+
     pub fn check_model(&self, model: &str) -> Result<(), ApiError> {
         if model == self.model_id {
             Ok(())
