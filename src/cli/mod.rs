@@ -9,6 +9,7 @@ mod loaded;
 mod logits;
 mod model_arg;
 mod sampling_args;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,8 @@ pub enum Command {
     Logits(logits::LogitsArgs),
     /// Prompt-processing and generation speed, bytes per token and bandwidth fraction (llama-bench style).
     Bench(bench::BenchArgs),
+    /// Serve the model over an OpenAI-compatible HTTP API (chat, completions, metrics).
+    Serve(serve::ServeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(a) => chat::run(a),
         Command::Logits(a) => logits::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
