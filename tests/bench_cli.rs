@@ -62,3 +62,21 @@ fn json_report_covers_prompt_generation_and_sampling() {
         assert_eq!(r["fused_norms"], want, "--fused-norms {flag}");
     }
 }
+
+/// `--sessions`: aggregate decode with several sessions at once, and each session's caches.
+#[test]
+fn sessions_report_aggregate_speed_and_cache_per_session() {
+    let r = bench(&["-p", "0", "-n", "6", "--sessions", "1,3"]);
+    let s = r["sessions"].as_array().unwrap();
+    assert_eq!(s.len(), 2, "{r}");
+    assert_eq!(s[0]["sessions"], 1);
+    assert_eq!(s[1]["sessions"], 3);
+    for row in s {
+        assert_eq!(row["tokens"], 6);
+        assert!(row["aggregate_tok_s"].as_f64().unwrap() > 0.0, "{row}");
+        // The bundled model's caches: 4 Mamba layers' states plus 2 attention layers' KV.
+        assert!(row["cache_bytes_per_session"].as_u64().unwrap() > 10_000, "{row}");
+    }
+    assert!(s[0]["vs_one"].is_null());
+    assert!(s[1]["vs_one"].as_f64().unwrap() > 0.0);
+}

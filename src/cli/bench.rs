@@ -11,6 +11,7 @@ use granite_engine::{
 };
 use serde::Serialize;
 
+use super::bench_sessions;
 use super::gpu_args::GpuArgs;
 use super::model_arg::ModelArg;
 
@@ -45,6 +46,10 @@ pub struct BenchArgs {
     /// Generation tests keep only the K most likely tokens (0: off).
     #[arg(long, default_value_t = 0)]
     top_k: u32,
+    /// Also decode with this many sessions at once (comma-separated, e.g. 1,8,32): aggregate
+    /// tok/s and cache memory per session, each session generating the first --gen count.
+    #[arg(long, value_delimiter = ',')]
+    sessions: Vec<usize>,
 }
 
 impl BenchArgs {
@@ -96,6 +101,7 @@ struct Report {
     lane_rows: bool,
     bandwidth: Bandwidth,
     results: Vec<TestResult>,
+    sessions: Vec<bench_sessions::SessionsResult>,
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -242,6 +248,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             profile: prof,
         });
     }
+    let n = args.gen_tokens.first().copied().unwrap_or(128).max(1);
+    let opts = bench_options(n, &sampling);
+    let sessions = bench_sessions::run(&engine, &args.sessions, n, &opts, |i| {
+        prompt_ids(8 + i, vocab)[i..].to_vec()
+    })?;
     let cfg = engine.config();
     let dev = engine.device_info();
     let report = Report {
@@ -273,6 +284,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         lane_rows: dev.paths.lane_rows,
         bandwidth: bw,
         results,
+        sessions,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -393,4 +405,5 @@ fn print_markdown(r: &Report) {
             }
         }
     }
+    bench_sessions::print(&r.sessions);
 }
