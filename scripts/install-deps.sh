@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need on Debian 12, if any is missing:
 # lavapipe (Vulkan on the CPU), Xvfb for the viewer's window tests, and the X client
-# libraries winit opens at run time. Building needs no -dev package. Then the official `openai`
-# Python client, which the `granite serve` test drives.
+# libraries winit opens at run time, curl and nginx for the replicas-behind-nginx test. Building
+# needs no -dev package. Then the official `openai` Python client, which the `granite serve`
+# test drives.
 set -euo pipefail
 pkgs=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri xvfb xauth
       libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon0 libxkbcommon-x11-0
-      python3 python3-pip)
+      python3 python3-pip curl nginx-light)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

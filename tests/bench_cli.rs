@@ -75,7 +75,10 @@ fn sessions_report_aggregate_speed_and_cache_per_session() {
         assert_eq!(row["tokens"], 6);
         assert!(row["aggregate_tok_s"].as_f64().unwrap() > 0.0, "{row}");
         // The bundled model's caches: 4 Mamba layers' states plus 2 attention layers' KV.
-        assert!(row["cache_bytes_per_session"].as_u64().unwrap() > 10_000, "{row}");
+        assert!(
+            row["cache_bytes_per_session"].as_u64().unwrap() > 10_000,
+            "{row}"
+        );
     }
     assert!(s[0]["vs_one"].is_null());
     assert!(s[1]["vs_one"].as_f64().unwrap() > 0.0);
