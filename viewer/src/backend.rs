@@ -92,6 +92,9 @@ pub struct ModelInfo {
     pub adapter: Option<AdapterInfo>,
     /// Which backend this is, shown next to the model name ("engine", "fake: canned tokens").
     pub backend_label: String,
+    /// Whether the model chats (has a chat template); without one the window continues plain
+    /// text: each message is appended to the text so far and the model continues it.
+    pub chat: bool,
     /// The sampling the model's generation_config.json recommends (temperature, top-p, tokens
     /// per reply), which the settings panel takes unless flags pinned them.
     pub defaults: Option<(f32, f32, usize)>,

@@ -139,9 +139,15 @@ impl Backend for EngineBackend {
         self.session.set_profiling(profiling);
         // The window owns the transcript; the session re-renders it and reuses whatever prefix
         // of it the caches already hold.
-        let mut conversation = history.to_vec();
-        conversation.push(ChatMessage::user(&text_of(last)));
-        let out = self.stream(&Input::chat(conversation), &opts, stop, on_text);
+        let input = if self.info.chat {
+            let mut conversation = history.to_vec();
+            conversation.push(ChatMessage::user(&text_of(last)));
+            Input::chat(conversation)
+        } else {
+            // Plain completion: the message continues the text the session holds.
+            Input::Text(text_of(last))
+        };
+        let out = self.stream(&input, &opts, stop, on_text);
         if let Some(p) = self.session.take_profile()
             && let Ok(mut k) = self.probe.kernels.lock()
         {
@@ -194,7 +200,15 @@ fn serve_model(
             layer_weight_bytes: figures::layer_weight_bytes(&cfg),
             cfg,
             adapter: Some(AdapterInfo::from_device(&device_info)),
-            backend_label: format!("engine on {}", device_info.name),
+            backend_label: if engine.has_chat_template() {
+                format!("engine on {}", device_info.name)
+            } else {
+                format!(
+                    "engine on {} — plain completion: the model has no chat template",
+                    device_info.name
+                )
+            },
+            chat: engine.has_chat_template(),
             defaults: Some((s.temperature, s.top_p, defaults.max_new_tokens)),
         },
         defaults: defaults.clone(),

@@ -121,6 +121,7 @@ impl FakeBackend {
             adapter,
             backend_label: "fake backend: canned tokens, no GPU work".into(),
             defaults: None,
+            chat: true,
         };
         Ok(Self {
             info,

@@ -174,3 +174,50 @@ fn engine_streams_and_kv_grows_while_mamba_state_is_fixed() {
         "New chat did not empty the conversation"
     );
 }
+
+/// A model folder without a chat template opens in plain-completion mode: the window says so,
+/// and a message is continued as text instead of failing.
+#[test]
+fn a_model_without_a_chat_template_opens_for_plain_completion() {
+    let dir = std::env::temp_dir().join(format!("granite-viewer-plain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(DENSE).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    let tc = dir.join("tokenizer_config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tc).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("chat_template");
+    std::fs::write(&tc, v.to_string()).unwrap();
+    let _ = std::fs::remove_file(dir.join("chat_template.jinja"));
+    let opts = DeviceOptions {
+        backend: std::env::var(REQUIRE_BACKEND_ENV).ok(),
+        ..Default::default()
+    };
+    let mut w = Worker::spawn(engine_backend::opener(opts), Some(dir.clone()));
+    let mut q = Vec::new();
+    loop {
+        match next_event(&mut w, &mut q) {
+            Event::Loaded { info, .. } => {
+                assert!(!info.chat);
+                assert!(
+                    info.backend_label.contains("plain completion"),
+                    "{}",
+                    info.backend_label
+                );
+                break;
+            }
+            Event::LoadFailed(e) => panic!("{e}"),
+            _ => {}
+        }
+    }
+    let (_, stats) = reply(
+        &mut w,
+        &mut q,
+        vec![ChatMessage::user("Once upon a time")],
+        5,
+    );
+    assert!(stats.prompt_tokens > 0 && stats.gen_tokens > 0, "{stats:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
