@@ -11,9 +11,9 @@ use granite_engine::{
 };
 use serde::Serialize;
 
-use super::bench_sessions;
 use super::gpu_args::GpuArgs;
 use super::model_arg::ModelArg;
+use super::{bench_print, bench_sessions};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -66,42 +66,42 @@ impl BenchArgs {
 }
 
 #[derive(Serialize)]
-struct TestResult {
-    test: String,
-    tokens: usize,
-    tok_s_mean: f64,
-    tok_s_std: f64,
+pub(super) struct TestResult {
+    pub(super) test: String,
+    pub(super) tokens: usize,
+    pub(super) tok_s_mean: f64,
+    pub(super) tok_s_std: f64,
     /// Decode only: bytes read per token (active weights + recurrent state read and written + KV).
-    bytes_per_token: Option<u64>,
-    achieved_gb_s: Option<f64>,
-    fraction_of_copy: Option<f64>,
-    fraction_of_read: Option<f64>,
+    pub(super) bytes_per_token: Option<u64>,
+    pub(super) achieved_gb_s: Option<f64>,
+    pub(super) fraction_of_copy: Option<f64>,
+    pub(super) fraction_of_read: Option<f64>,
     /// Host milliseconds per token spent recording, encoding and submitting GPU work: the floor
     /// under the time per token on a GPU faster than that.
-    host_ms_per_token: f64,
+    pub(super) host_ms_per_token: f64,
     /// Dispatches per prompt (pp) or per decoded token (tg; none for tg1).
-    dispatches: Option<f64>,
-    profile: Option<Profile>,
+    pub(super) dispatches: Option<f64>,
+    pub(super) profile: Option<Profile>,
 }
 
 #[derive(Serialize)]
-struct Report {
-    model: String,
+pub(super) struct Report {
+    pub(super) model: String,
     /// How generation tests pick tokens.
-    sampling: String,
-    shape: String,
-    adapter: String,
-    backend: String,
-    driver: String,
-    f16: bool,
-    subgroups: bool,
+    pub(super) sampling: String,
+    pub(super) shape: String,
+    pub(super) adapter: String,
+    pub(super) backend: String,
+    pub(super) driver: String,
+    pub(super) f16: bool,
+    pub(super) subgroups: bool,
     /// RMSNorm applied inside the decode products (`--fused-norms`).
-    fused_norms: bool,
+    pub(super) fused_norms: bool,
     /// Whole weight rows per invocation (`--lane-rows`).
-    lane_rows: bool,
-    bandwidth: Bandwidth,
-    results: Vec<TestResult>,
-    sessions: Vec<bench_sessions::SessionsResult>,
+    pub(super) lane_rows: bool,
+    pub(super) bandwidth: Bandwidth,
+    pub(super) results: Vec<TestResult>,
+    pub(super) sessions: Vec<bench_sessions::SessionsResult>,
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -289,7 +289,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_markdown(&report);
+        bench_print::print_markdown(&report);
     }
     Ok(())
 }
@@ -326,84 +326,4 @@ fn profiled(
     session.set_profiling(false);
     res?;
     Ok(profile)
-}
-
-fn print_markdown(r: &Report) {
-    println!("model: {} ({})", r.model, r.shape);
-    println!("generation tests sample: {}", r.sampling);
-    println!(
-        "adapter: {} — {} — {} — f16: {}, subgroups: {}, fused norms: {}, lane rows: {}",
-        r.adapter, r.backend, r.driver, r.f16, r.subgroups, r.fused_norms, r.lane_rows
-    );
-    let bw = &r.bandwidth;
-    println!(
-        "bandwidth (same run, {} MiB buffers): copy {:.2} GB/s (read+write; buffer copy {:.2}, \
-         copy kernel {:.2}), read-only kernel {:.2} GB/s (interleaved {:.2}, runs {:.2})\n",
-        bw.probe_bytes >> 20,
-        bw.copy_gb_s,
-        bw.buffer_copy_gb_s,
-        bw.kernel_copy_gb_s,
-        bw.read_gb_s,
-        bw.read_interleaved_gb_s,
-        bw.read_runs_gb_s
-    );
-    println!(
-        "| test | t/s | bytes/token | GB/s | of copy bw | of read bw | host ms/token | dispatches |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for t in &r.results {
-        let opt =
-            |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "–".into());
-        println!(
-            "| {} | {:.2} ± {:.2} | {} | {} | {} | {} | {:.3} | {} |",
-            t.test,
-            t.tok_s_mean,
-            t.tok_s_std,
-            t.bytes_per_token
-                .map(|b| format!("{:.1} MB", b as f64 / 1e6))
-                .unwrap_or_else(|| "–".into()),
-            opt(t.achieved_gb_s, &|g| format!("{g:.2}")),
-            opt(t.fraction_of_copy, &|f| format!("{:.0}%", f * 100.0)),
-            opt(t.fraction_of_read, &|f| format!("{:.0}%", f * 100.0)),
-            t.host_ms_per_token,
-            opt(t.dispatches, &|d| format!("{d:.0}")),
-        );
-    }
-    for t in &r.results {
-        if let Some(p) = &t.profile {
-            let per = if t.test.starts_with("tg") {
-                p.submissions.max(1) as f64
-            } else {
-                1.0
-            };
-            let unit = if t.test.starts_with("tg") {
-                "per token"
-            } else {
-                "per prompt"
-            };
-            println!(
-                "\nprofile {} ({unit}; {} dispatches{}):",
-                t.test,
-                p.total_dispatches() as f64 / per,
-                if p.timed {
-                    ""
-                } else {
-                    ", no timestamp queries: counts only"
-                }
-            );
-            let total: f64 = p.families.iter().map(|f| f.seconds).sum();
-            let mut fams = p.families.clone();
-            fams.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-            for f in fams {
-                println!(
-                    "  {:<14} {:>6.1} dispatches {:>9.3} ms {:>5.1}%",
-                    f.family,
-                    f.dispatches as f64 / per,
-                    f.seconds * 1e3 / per,
-                    100.0 * f.seconds / total.max(1e-12)
-                );
-            }
-        }
-    }
-    bench_sessions::print(&r.sessions);
 }

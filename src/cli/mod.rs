@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch to one module per subcommand.
 mod bench;
+mod bench_print;
 mod bench_sessions;
 mod chat;
 mod devices;
