@@ -1,6 +1,6 @@
 //! The front door opens a model from each kind of source and runs it the same way: a model
-//! folder, a GGUF file written from that folder, and the folder's files held in memory. Each
-//! gives transformers' greedy continuation of the reference fixture.
+//! folder, a GGUF file written from that folder, the folder's files held in memory, and the
+//! GGUF file held in memory. Each gives transformers' greedy continuation of the fixture.
 mod gguf_common;
 mod loader_common;
 
@@ -72,6 +72,10 @@ fn folder_gguf_and_memory_sources_give_the_same_greedy_continuation() {
         ("folder", ModelSource::path(&dir)),
         ("gguf", ModelSource::path(&gguf)),
         ("memory", ModelSource::Files(files_of(&dir))),
+        (
+            "gguf in memory",
+            ModelSource::Files(vec![("m.gguf".into(), std::fs::read(&gguf).unwrap())]),
+        ),
     ] {
         let got = greedy(&device, &source, &prompt, want.len());
         assert_eq!(got, want, "{label} [{path}]: greedy continuation");
@@ -116,4 +120,23 @@ fn a_memory_source_missing_a_file_names_it() {
         panic!("describe without weights succeeded");
     };
     assert!(e.to_string().contains("model.safetensors"), "{e}");
+}
+
+#[test]
+fn files_in_memory_with_several_gguf_files_and_no_config_are_refused() {
+    let dir = fixtures_dir().join("attn_only");
+    let tmp = TempDir::new("api-two-gguf");
+    let gguf = tmp.0.join("a.gguf");
+    from_fixture(&dir, Out::F16).write(&gguf);
+    let bytes = std::fs::read(&gguf).unwrap();
+    let two = vec![("a.gguf".into(), bytes.clone()), ("b.gguf".into(), bytes)];
+    let Err(e) = granite_engine::describe(&ModelSource::Files(two)) else {
+        panic!("two GGUF files were accepted");
+    };
+    assert!(e.to_string().contains("a.gguf, b.gguf"), "{e}");
+    let broken = vec![("m.gguf".into(), b"GGUF\x03\x00\x00\x00".to_vec())];
+    let Err(e) = granite_engine::describe(&ModelSource::Files(broken)) else {
+        panic!("a truncated GGUF was accepted");
+    };
+    assert!(e.to_string().contains("m.gguf"), "{e}");
 }

@@ -1,21 +1,19 @@
 //! A model's host side, read and checked before the GPU is touched: config, every tensor's
 //! header, tokenizer, chat template and sampling defaults — from a model folder, a GGUF file, or
 //! files in memory.
-use std::path::PathBuf;
-
 use serde::Serialize;
 
 use super::source::ModelSource;
-use crate::model_files::gguf::{self, Summary};
+use crate::model_files::gguf::{self, GgufModel, Summary};
 use crate::model_files::{
     ChatTemplate, GenerationDefaults, ModelConfig, ModelFiles, ModelWeights, Tokenizer,
 };
 use crate::{Error, Result};
 
-/// Where a [`ModelSource`] leads.
+/// Where a [`ModelSource`] leads: a model's files, or a GGUF file (opened and checked).
 enum Located {
     Files(ModelFiles),
-    Gguf(PathBuf),
+    Gguf(Box<GgufModel>),
 }
 
 /// What a GGUF file told us beyond the config: its metadata and tensor types, and what we
@@ -45,11 +43,28 @@ pub(crate) struct HostFiles {
 
 fn locate(source: &ModelSource) -> Result<Located> {
     match source {
-        ModelSource::Files(files) => Ok(Located::Files(ModelFiles::memory(
-            "model in memory",
-            files.clone(),
-        ))),
-        ModelSource::Path(p) if gguf::is_gguf_path(p) => Ok(Located::Gguf(p.clone())),
+        ModelSource::Files(files) => {
+            let files = ModelFiles::memory("model in memory", files.clone());
+            let ggufs = files.names_ending(".gguf");
+            match ggufs.as_slice() {
+                [one] if !files.exists("config.json") => {
+                    let bytes = files
+                        .blob(one)?
+                        .ok_or_else(|| Error::Input(format!("{one}: no such file in memory")))?;
+                    let g = gguf::open_blob(&files.path(one), bytes)?;
+                    Ok(Located::Gguf(Box::new(g)))
+                }
+                [_, _, ..] if !files.exists("config.json") => Err(Error::Input(format!(
+                    "{} .gguf files and no config.json: give one model ({})",
+                    ggufs.len(),
+                    ggufs.join(", ")
+                ))),
+                _ => Ok(Located::Files(files)),
+            }
+        }
+        ModelSource::Path(p) if gguf::is_gguf_path(p) => {
+            Ok(Located::Gguf(Box::new(gguf::open(p)?)))
+        }
         ModelSource::Path(p) if p.is_dir() => Ok(Located::Files(ModelFiles::Dir(p.clone()))),
         ModelSource::Path(p) if p.exists() => Err(Error::Input(format!(
             "{}: not a folder (give the folder holding config.json, or a .gguf file)",
@@ -90,8 +105,8 @@ impl Weights {
                     origin: Origin::Files(files),
                 })
             }
-            Located::Gguf(path) => {
-                let g = gguf::open(&path)?;
+            Located::Gguf(g) => {
+                let g = *g;
                 let report = GgufReport {
                     summary: g.summary,
                     assumptions: g.assumptions,

@@ -27,6 +27,16 @@ pub enum Blob {
     Shared(Arc<[u8]>),
 }
 
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Blob::Mapped(_) => "mapped",
+            Blob::Shared(_) => "in memory",
+        };
+        write!(f, "Blob({} bytes {kind})", self.len())
+    }
+}
+
 impl std::ops::Deref for Blob {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -68,6 +78,22 @@ impl ModelFiles {
             ModelFiles::Dir(d) => d,
             ModelFiles::Memory { label, .. } => label,
         }
+    }
+
+    /// The names of the files whose name ends with `suffix` (case-insensitive), sorted.
+    pub fn names_ending(&self, suffix: &str) -> Vec<String> {
+        let suffix = suffix.to_ascii_lowercase();
+        let mut names: Vec<String> = match self {
+            ModelFiles::Dir(d) => std::fs::read_dir(d)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect(),
+            ModelFiles::Memory { files, .. } => files.keys().cloned().collect(),
+        };
+        names.retain(|n| n.to_ascii_lowercase().ends_with(&suffix));
+        names.sort();
+        names
     }
 
     pub fn exists(&self, name: &str) -> bool {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+use super::super::files::Blob;
 use super::container::{self, Container, TensorInfo};
 use super::value::{Value, ValueType};
 use crate::{Error, Result};
@@ -12,7 +13,7 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct GgufFile {
     path: PathBuf,
-    mmap: Mmap,
+    mmap: Blob,
     pub container: Container,
 }
 
@@ -23,6 +24,11 @@ impl GgufFile {
         // SAFETY: the map is read-only; a file truncated by another process while mapped
         // would fault, as with any memory-mapped loader (the safetensors path accepts the same).
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Self::from_blob(path, Blob::Mapped(mmap))
+    }
+
+    /// Validates a GGUF file already mapped or in memory; `path` names it in errors.
+    pub fn from_blob(path: &Path, mmap: Blob) -> Result<Self> {
         let container = container::parse(&mmap).map_err(|msg| Error::Format {
             file: path.to_path_buf(),
             msg,

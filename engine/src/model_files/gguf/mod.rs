@@ -98,7 +98,15 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 /// Opens a GGUF file (or a folder holding exactly one): container, config, tensor map and
 /// tokenizer, all validated before anything is uploaded.
 pub fn open(path: &Path) -> Result<GgufModel> {
-    let file = GgufFile::open(&resolve(path)?)?;
+    from_file(GgufFile::open(&resolve(path)?)?)
+}
+
+/// Opens a GGUF file held in memory (`name` names it in errors).
+pub fn open_blob(name: &Path, bytes: super::files::Blob) -> Result<GgufModel> {
+    from_file(GgufFile::from_blob(name, bytes)?)
+}
+
+fn from_file(file: GgufFile) -> Result<GgufModel> {
     let GgufConfig {
         arch,
         config,
