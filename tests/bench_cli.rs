@@ -83,3 +83,27 @@ fn sessions_report_aggregate_speed_and_cache_per_session() {
     assert!(s[0]["vs_one"].is_null());
     assert!(s[1]["vs_one"].as_f64().unwrap() > 0.0);
 }
+
+/// `--profile` counts dispatches and the buffer barriers they imply per decoded token: each
+/// layer at least writes the residual stream that the next reads, so a token costs at least
+/// one barrier per layer (the bundled model has 6).
+#[test]
+fn profile_counts_barriers_per_token() {
+    let r = bench(&["-p", "0", "-n", "4", "--profile"]);
+    let p = &r["results"][0]["profile"];
+    let submissions = p["submissions"].as_f64().unwrap();
+    let barriers = p["barriers"].as_f64().unwrap();
+    let dispatches: f64 = p["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dispatches"].as_f64().unwrap())
+        .sum();
+    assert!(submissions >= 1.0, "{p}");
+    let per_token = barriers / submissions;
+    assert!(per_token >= 6.0, "{per_token} barriers per token: {p}");
+    assert!(
+        barriers <= 8.0 * dispatches,
+        "{barriers} barriers for {dispatches} dispatches"
+    );
+}

@@ -56,9 +56,10 @@ pub(super) fn print_markdown(r: &Report) {
                 "per prompt"
             };
             println!(
-                "\nprofile {} ({unit}; {} dispatches{}):",
+                "\nprofile {} ({unit}; {} dispatches, {} buffer barriers{}):",
                 t.test,
                 p.total_dispatches() as f64 / per,
+                p.barriers as f64 / per,
                 if p.timed {
                     ""
                 } else {

@@ -1,4 +1,5 @@
 //! Everything that talks to wgpu: the device, tracked buffers, pipelines, command recording.
+pub mod barriers;
 mod bind;
 mod bind_groups;
 mod context;

@@ -20,6 +20,8 @@ pub struct Profile {
     pub submissions: u64,
     /// False when the adapter has no timestamp queries (then `seconds` stay 0).
     pub timed: bool,
+    /// Buffer barriers the submissions imply (from what each dispatch binds and how).
+    pub barriers: u64,
 }
 
 pub type SharedProfile = Arc<Mutex<Profile>>;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::bind::{Bind, DispatchInterface};
+use super::barriers::{self, Use};
+use super::bind::{Access, Bind, DispatchInterface};
 use super::pipelines::Pipeline;
 use super::profile::{MAX_TIMED, SharedProfile, Timestamps};
 use super::{Gpu, GpuBuffer, Uniform};
@@ -126,6 +127,30 @@ impl<'g> Recorder<'g> {
         }
     }
 
+    /// Buffer barriers this recording implies (see [`super::barriers`]).
+    pub fn barriers(&self) -> u64 {
+        let steps: Vec<Vec<(wgpu::Buffer, Use)>> = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Dispatch { binds, .. } => binds
+                    .iter()
+                    .map(|b| {
+                        let u = match b.access {
+                            Access::Read => Use::Read,
+                            Access::ReadWrite => Use::ReadWrite,
+                        };
+                        (b.buffer.clone(), u)
+                    })
+                    .collect(),
+                Op::Copy { src, dst, .. } => {
+                    vec![(src.clone(), Use::CopySrc), (dst.clone(), Use::CopyDst)]
+                }
+            })
+            .collect();
+        barriers::count(&steps)
+    }
+
     pub fn dispatch_counts(&self) -> DispatchCounts {
         let mut counts: DispatchCounts = Vec::new();
         for op in &self.ops {
@@ -224,6 +249,8 @@ impl<'g> Recorder<'g> {
             ts.resolve(&mut enc, families.len() as u32);
         }
         let counts = self.dispatch_counts();
+        // Counting walks every binding: only when profiling.
+        let barriers = self.profile.as_ref().map_or(0, |_| self.barriers());
         let host = self.started.elapsed().as_nanos() as u64;
         gpu.host_ns.fetch_add(host, Ordering::Relaxed);
         gpu.dispatches
@@ -234,6 +261,7 @@ impl<'g> Recorder<'g> {
             stamps,
             families,
             counts,
+            barriers,
             profile: self.profile,
         })
     }
@@ -256,6 +284,7 @@ pub struct Encoded {
     stamps: Option<Timestamps>,
     families: Vec<&'static str>,
     counts: DispatchCounts,
+    barriers: u64,
     profile: Option<SharedProfile>,
 }
 
@@ -284,6 +313,7 @@ impl Encoded {
                 .lock()
                 .map_err(|_| crate::Error::Gpu("profile lock poisoned".into()))?;
             p.add_submission(self.stamps.is_some(), &self.counts, &self.families, &secs);
+            p.barriers += self.barriers;
         }
         Ok(idx)
     }
