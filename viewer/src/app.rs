@@ -283,12 +283,14 @@ impl ViewerApp {
         egui::ScrollArea::vertical().show(ui, |ui| {
             let mem = self.probe.as_ref().map(|p| p.memory()).unwrap_or_default();
             let context = self.probe.as_ref().map_or(0, |p| p.context_len());
+            let session = self.probe.as_ref().and_then(|p| p.session_memory());
             memory_ui::show(
                 ui,
                 &mut self.memory_view,
                 self.model.as_ref(),
                 &mem,
                 context,
+                session,
             );
             ui.separator();
             layers_ui::show(ui, &mut self.layer_view, self.model.as_ref(), context);

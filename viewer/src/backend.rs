@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use granite_engine::MemTag;
-use granite_engine::{ChatMessage, ModelConfig};
+use granite_engine::{ChatMessage, ModelConfig, SessionMemory};
 
 use crate::adapter::AdapterInfo;
 
@@ -112,6 +112,10 @@ pub trait Probe: Send + Sync {
     /// Milliseconds per kernel family of the last reply (timestamp queries), or the reason
     /// there are none.
     fn kernel_times(&self) -> KernelTimes;
+    /// The caches this conversation holds, as the engine accounts them (None: not known).
+    fn session_memory(&self) -> Option<SessionMemory> {
+        None
+    }
 }
 
 /// One model, opened, on the worker thread.

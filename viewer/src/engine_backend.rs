@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use granite_engine::{
     ChatMessage, Device, DeviceOptions, Engine, Event, GenerateOptions, Input, MemTag,
-    MessageContent, ModelSource, OpenOptions, Profile, SamplingParams, Session, SessionOptions,
-    StopReason,
+    MessageContent, ModelSource, OpenOptions, Profile, SamplingParams, Session, SessionMemory,
+    SessionOptions, StopReason,
 };
 
 use crate::adapter::AdapterInfo;
@@ -32,9 +32,11 @@ impl Probe for EngineProbe {
         self.engine.memory().categories
     }
     fn context_len(&self) -> usize {
+        self.session_memory().map_or(0, |s| s.tokens as usize)
+    }
+    fn session_memory(&self) -> Option<SessionMemory> {
         let sessions = self.engine.memory().sessions;
-        let s = sessions.iter().find(|s| s.session == self.session);
-        s.map_or(0, |s| s.tokens as usize)
+        sessions.into_iter().find(|s| s.session == self.session)
     }
     fn kernel_times(&self) -> KernelTimes {
         self.kernels

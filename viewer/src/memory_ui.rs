@@ -3,7 +3,7 @@
 //! only grows (so the KV cache is seen growing and the Mamba state is seen not to), and a
 //! legend with every figure.
 use egui::{Color32, Rect, Sense, Stroke, StrokeKind, vec2};
-use granite_engine::MemTag;
+use granite_engine::{MemTag, SessionMemory};
 
 use crate::backend::ModelInfo;
 use crate::figures::{format_bytes, mamba_state_bytes_per_layer, nice_ceiling};
@@ -113,6 +113,7 @@ pub fn show(
     model: Option<&ModelInfo>,
     mem: &[(MemTag, u64)],
     context: usize,
+    session: Option<SessionMemory>,
 ) {
     ui.heading("GPU memory");
     let Some(model) = model.filter(|_| !mem.is_empty()) else {
@@ -157,6 +158,15 @@ pub fn show(
         format_bytes(kv_per_token * context as u64),
         format_bytes(kv_alloc)
     ));
+    if let Some(s) = session {
+        ui.label(format!(
+            "This conversation: {} (KV {} · conv state {} · SSM state {})",
+            format_bytes(s.total()),
+            format_bytes(s.kv_cache),
+            format_bytes(s.conv_state),
+            format_bytes(s.ssm_state)
+        ));
+    }
 
     ui.add_space(4.0);
     egui::Grid::new("memory_legend")

@@ -90,6 +90,14 @@ fn engine_streams_and_kv_grows_while_mamba_state_is_fixed() {
     );
     let kv1 = bytes(&*probe, MemTag::KvCache);
     assert!(kv1 > 0);
+    // The one conversation holds every cache byte: the engine's per-session figures agree.
+    let mine = probe
+        .session_memory()
+        .expect("the engine reports this conversation");
+    assert_eq!(mine.kv_cache, kv1);
+    assert_eq!(mine.conv_state, bytes(&*probe, MemTag::ConvState));
+    assert_eq!(mine.ssm_state, bytes(&*probe, MemTag::SsmState));
+    assert_eq!(mine.tokens as usize, ctx1);
     assert_eq!(
         (
             bytes(&*probe, MemTag::SsmState),
