@@ -108,15 +108,7 @@ impl DeviceInfo {
     /// An adapter seen without opening it: the paths are what the engine would choose.
     fn from_adapter(adapter: &wgpu::Adapter) -> Self {
         let (info, f) = (adapter.get_info(), adapter.features());
-        let paths = KernelPaths {
-            f16: f.contains(wgpu::Features::SHADER_F16),
-            subgroups: f.contains(wgpu::Features::SUBGROUP)
-                && info.subgroup_min_size == info.subgroup_max_size,
-            subgroup_size: info.subgroup_min_size,
-            timestamps: f.contains(wgpu::Features::TIMESTAMP_QUERY),
-            fused_norms: !cpu_driver(&info),
-            lane_rows: cpu_driver(&info),
-        };
+        let paths = KernelPaths::choose(&info, f, &GpuOptions::default());
         DeviceInfo::new(&info, f, &adapter.limits(), paths)
     }
 

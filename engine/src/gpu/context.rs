@@ -57,6 +57,26 @@ pub struct KernelPaths {
     pub lane_rows: bool,
 }
 
+impl KernelPaths {
+    /// The paths the kernels take on an adapter with `info` and `features` (those the device
+    /// was, or would be, opened with) under `opts`.
+    pub fn choose(info: &wgpu::AdapterInfo, features: wgpu::Features, opts: &GpuOptions) -> Self {
+        let fixed_subgroup = info.subgroup_min_size == info.subgroup_max_size
+            && info.subgroup_min_size.is_power_of_two()
+            && (4..=64).contains(&info.subgroup_min_size);
+        KernelPaths {
+            f16: features.contains(wgpu::Features::SHADER_F16) && !opts.no_f16,
+            subgroups: features.contains(wgpu::Features::SUBGROUP)
+                && fixed_subgroup
+                && !opts.no_subgroups,
+            subgroup_size: info.subgroup_min_size,
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            fused_norms: opts.fused_norms.unwrap_or(!cpu_driver(info)),
+            lane_rows: opts.lane_rows.unwrap_or(cpu_driver(info)),
+        }
+    }
+}
+
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -178,19 +198,7 @@ impl Gpu {
         }))
         .map_err(|e| Error::Gpu(format!("cannot open device on `{}`: {e}", info.name)))?;
 
-        let fixed_subgroup = info.subgroup_min_size == info.subgroup_max_size
-            && info.subgroup_min_size.is_power_of_two()
-            && (4..=64).contains(&info.subgroup_min_size);
-        let paths = KernelPaths {
-            f16: features.contains(wgpu::Features::SHADER_F16) && !opts.no_f16,
-            subgroups: features.contains(wgpu::Features::SUBGROUP)
-                && fixed_subgroup
-                && !opts.no_subgroups,
-            subgroup_size: info.subgroup_min_size,
-            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
-            fused_norms: opts.fused_norms.unwrap_or(!cpu_driver(&info)),
-            lane_rows: opts.lane_rows.unwrap_or(cpu_driver(&info)),
-        };
+        let paths = KernelPaths::choose(&info, features, opts);
         let max_binding = opts
             .max_binding_override
             .unwrap_or(u64::MAX)
