@@ -150,8 +150,8 @@ impl Session {
     }
 
     pub(crate) fn update_stats(&self) {
-        let n = self.generator.tokens().len();
-        self.stats.set(n, self.generator.cache_bytes());
+        self.stats
+            .set(self.generator.len(), self.generator.cache_bytes());
     }
 
     /// Token ids to feed for `input` and how many of its tokens the caches already hold;

@@ -44,18 +44,9 @@ pub struct Decoding {
 }
 
 impl Decoding {
-    pub fn is_finished(&self) -> bool {
-        matches!(self.phase, Phase::Finished)
-    }
-
     /// The last token was streamed (a stop string, the token limit); `Done` comes next.
     pub fn is_stopping(&self) -> bool {
         matches!(self.phase, Phase::Stopping(_))
-    }
-
-    /// Tokens generated so far.
-    pub fn generated(&self) -> usize {
-        self.ids.len()
     }
 }
 

@@ -19,7 +19,7 @@ impl GeneratorSnapshot {
         self.state.bytes() + self.history.size()
     }
 
-    /// Tokens in the snapshot's conversation.
+    /// Tokens in the snapshot's conversation (as [`Generator::len`] counts them).
     pub fn len(&self) -> usize {
         self.tokens.len() + self.pending.is_some() as usize
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::gpu::{Encoded, GpuBuffer, MemTag, Recorder, SharedProfile};
 use crate::kernels::sampling::{Sampler, SamplingParams};
-use crate::model::{LogitRows, Model, Scratch, State};
+use crate::model::{LogitRows, Model, PREFILL_CHUNK, Scratch, State, prefill_chunk};
 use crate::{Error, Result};
 
 mod decode;
@@ -22,9 +22,6 @@ mod step;
 
 pub use decode::{Decoding, Event};
 pub use fork::GeneratorSnapshot;
-
-/// Tokens per prefill call on CPU drivers, and rows of logits per `logits_all` call.
-pub use crate::model::{GPU_PREFILL_CHUNK, PREFILL_CHUNK, prefill_chunk};
 
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
@@ -141,6 +138,15 @@ impl Generator {
         self.tokens.iter().copied().chain(self.pending).collect()
     }
 
+    /// How many [`tokens`](Self::tokens) there are, without collecting them.
+    pub fn len(&self) -> usize {
+        self.tokens.len() + self.pending.is_some() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Times every following submission per kernel family into `profile` (slower: it waits).
     pub fn set_profile(&mut self, profile: Option<SharedProfile>) {
         self.profile = profile;
@@ -184,7 +190,7 @@ impl Generator {
                 vocab - 1
             )));
         }
-        let total = self.tokens.len() + self.pending.is_some() as usize + ids.len();
+        let total = self.len() + ids.len();
         if total > self.max_context {
             return Err(Error::Input(format!(
                 "the prompt is {} tokens; with the {} tokens already in the conversation that is {total}, \
