@@ -11,12 +11,12 @@ mod gguf_common;
 mod loader_common;
 
 use gguf_common::model::{Out, from_fixture};
-use std::sync::Arc;
 
-use granite_engine::generate::{GenerateOptions, Generator};
-use granite_engine::kernels::sampling::SamplingParams;
-use granite_engine::model::Model;
 use granite_engine::testing::gpus;
+use granite_engine::{
+    Device, Engine, GenerateOptions, Input, ModelSource, OpenOptions, SamplingParams, Session,
+    SessionOptions,
+};
 use loader_common::{TempDir, fixtures_dir};
 use serde_json::Value;
 
@@ -41,7 +41,14 @@ fn argmax(row: &[f32]) -> u32 {
     best.0 as u32
 }
 
-fn greedy_ids(model: &Arc<Model>, prompt: &[u32]) -> Vec<u32> {
+fn session(engine: &Engine) -> Session {
+    let opts = SessionOptions {
+        context: Some(4096),
+    };
+    engine.session(&opts).unwrap()
+}
+
+fn greedy_ids(engine: &Engine, prompt: &[u32]) -> Vec<u32> {
     let opts = GenerateOptions {
         max_new_tokens: 20,
         sampling: SamplingParams {
@@ -52,13 +59,16 @@ fn greedy_ids(model: &Arc<Model>, prompt: &[u32]) -> Vec<u32> {
         stop_at_eos: false,
         detokenize: false,
     };
-    let mut g = Generator::new(model.clone(), 4096).unwrap();
-    g.generate(prompt, &opts, None, |_| std::ops::ControlFlow::Continue(()))
+    let mut s = session(engine);
+    let stream = s.generate(&Input::Tokens(prompt.to_vec()), &opts).unwrap();
+    stream
+        .run(|_| std::ops::ControlFlow::Continue(()))
         .unwrap()
         .token_ids
 }
 
-/// Loads the fixture as a GGUF file through `Model::load` and compares with expected.json.
+/// Opens the fixture written as a GGUF file through the front door and compares with
+/// expected.json.
 fn check(name: &str, out: Out) {
     let dir = fixtures_dir().join(name);
     let exp: Value =
@@ -71,11 +81,9 @@ fn check(name: &str, out: Out) {
     let (want_argmax, gaps) = (ids(&exp["argmax"]), nums(&exp["prompt_top2_gaps"]));
     let max_abs = exp["max_abs_logit"].as_f64().unwrap() as f32;
     let (label, gpu) = gpus().into_iter().next().unwrap();
-    let model = Arc::new(Model::load(gpu, &path, false).unwrap());
-    let rows = Generator::new(model.clone(), 4096)
-        .unwrap()
-        .logits_all(&prompt)
-        .unwrap();
+    let source = ModelSource::path(&path);
+    let engine = Engine::open_on(&Device::from_gpu(gpu), &source, &OpenOptions::default()).unwrap();
+    let rows = session(&engine).logits(&prompt).unwrap();
     let mut checked = 0;
     let sure_gap = |g: f64| g >= 0.5 || g >= 0.1 * f64::from(max_abs);
     for (pos, row) in rows.iter().enumerate() {
@@ -88,7 +96,7 @@ fn check(name: &str, out: Out) {
             checked += 1;
         }
     }
-    let greedy = greedy_ids(&model, &prompt);
+    let greedy = greedy_ids(&engine, &prompt);
     let want = ids(&exp["greedy_ids"]);
     let tol = if strict { 1e-2 } else { 5e-2 };
     let positions = ids(&exp["logits_positions"]);

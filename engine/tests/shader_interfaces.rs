@@ -11,7 +11,6 @@ mod mamba_common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use granite_engine::generate::{GenerateOptions, Generator};
 use granite_engine::gpu::shaders::SHADERS;
 use granite_engine::gpu::shaders::{F16, SUBGROUPS};
 use granite_engine::gpu::{
@@ -21,10 +20,12 @@ use granite_engine::kernels::elementwise::axpy;
 use granite_engine::kernels::mamba::{self, MambaScratch, MambaState};
 use granite_engine::kernels::rmsnorm::rmsnorm;
 use granite_engine::kernels::sampling::SamplingParams;
-use granite_engine::model::Model;
 use granite_engine::reference::attention::RefKvSeq;
 use granite_engine::testing::interface::{self, checked, mismatches, mismatches_with};
 use granite_engine::testing::{Rng, gpus, gpus_with_fused_norms};
+use granite_engine::{
+    Device, Engine, GenerateOptions, Input, ModelSource, OpenOptions, SessionOptions,
+};
 
 /// The reference models of the CLI's tests (tests/fixtures): MoE, dense with RoPE,
 /// attention-only and Mamba with groups, so together they run every layer kind.
@@ -48,10 +49,15 @@ fn run_fixture(gpu: &std::sync::Arc<Gpu>, name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures")
         .join(name);
-    let model = std::sync::Arc::new(Model::load(gpu.clone(), &dir, false).expect("fixture loads"));
+    let device = Device::from_gpu(gpu.clone());
+    let source = ModelSource::path(&dir);
+    let engine = Engine::open_on(&device, &source, &OpenOptions::default()).expect("fixture loads");
+    let session = || {
+        let opts = SessionOptions { context: Some(512) };
+        engine.session(&opts).expect("session")
+    };
     let prompt: Vec<u32> = (0..100).map(|i| (i * 7 + 3) % 200).collect();
-    let mut g = Generator::new(model.clone(), 512).expect("generator");
-    g.logits_all(&prompt).expect("prefill");
+    session().logits(&prompt).expect("prefill");
     let sampled = SamplingParams {
         temperature: 0.8,
         top_k: 20,
@@ -71,8 +77,11 @@ fn run_fixture(gpu: &std::sync::Arc<Gpu>, name: &str) {
             stop_at_eos: false,
             detokenize: false,
         };
-        let mut g = Generator::new(model.clone(), 512).expect("generator");
-        g.generate(prompt, &opts, None, |_| std::ops::ControlFlow::Continue(()))
+        let mut s = session();
+        let stream = s.generate(&Input::Tokens(prompt.to_vec()), &opts);
+        stream
+            .expect("generation starts")
+            .run(|_| std::ops::ControlFlow::Continue(()))
             .expect("generation");
     }
 }

@@ -1,7 +1,6 @@
-//! Step-wise generation: [`Generator::begin`] checks a request and queues its prompt,
+//! Step-wise generation: [`Generator::begin`] checks a request and queues its prompt, and
 //! [`Generator::advance`] runs one prefill chunk or one decode step per call and says what
-//! came of it, and [`Generator::generate`] drives the two to the end with a callback.
-use std::ops::ControlFlow;
+//! came of it (the front door's `Stream` drives the two to the end).
 use std::time::Instant;
 
 use super::{GenerateOptions, Generator, Outcome, StopReason, TokenEvent};
@@ -199,31 +198,5 @@ impl Generator {
 
     fn is_eos(&self, id: u32, tokenizer: Option<&Tokenizer>) -> bool {
         self.model.cfg.eos_token_ids.contains(&id) || tokenizer.is_some_and(|t| t.is_eos(id))
-    }
-
-    /// Prefills `prompt` after the current conversation, then generates up to
-    /// `opts.max_new_tokens`, calling `on_token` for each token (return `Break` to stop).
-    /// The generated tokens stay in the conversation, so a following call continues it.
-    pub fn generate(
-        &mut self,
-        prompt: &[u32],
-        opts: &GenerateOptions,
-        tokenizer: Option<&Tokenizer>,
-        mut on_token: impl FnMut(&TokenEvent) -> ControlFlow<()>,
-    ) -> Result<Outcome> {
-        let mut d = self.begin(prompt, opts)?;
-        loop {
-            match self.advance(&mut d, tokenizer)? {
-                Some(Event::Token(t)) => {
-                    // A generation that already stopped keeps its reason.
-                    if on_token(&t).is_break() && !d.is_stopping() {
-                        return self.cancel(&mut d);
-                    }
-                }
-                Some(Event::Prefill { .. }) => {}
-                Some(Event::Done(outcome)) => return Ok(outcome),
-                None => return Err(Error::Input("the generation had already ended".into())),
-            }
-        }
     }
 }
