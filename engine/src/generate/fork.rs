@@ -68,9 +68,7 @@ impl Generator {
     /// A new conversation holding a copy of this one's caches and tokens.
     pub fn fork(&mut self) -> Result<Generator> {
         let snap = self.snapshot()?;
-        let mut other = Generator::new(self.model.clone(), self.max_context)?;
-        other.state = snap.state;
-        other.history = snap.history;
+        let mut other = Generator::with_caches(self.model.clone(), snap.state, snap.history)?;
         other.tokens = snap.tokens;
         other.pending = snap.pending;
         Ok(other)

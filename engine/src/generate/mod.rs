@@ -114,15 +114,25 @@ impl Generator {
     /// `max_context` tokens at most (capped by the model's limit); caches grow as needed.
     pub fn new(model: Arc<Model>, max_context: usize) -> Result<Self> {
         let max_context = max_context.min(model.context_limit()).max(1);
+        let state = model.new_state(max_context)?;
+        let history = model
+            .gpu
+            .alloc(MemTag::Scratch, (max_context * 4) as u64, "token history")?;
+        Self::with_caches(model, state, history)
+    }
+
+    /// A conversation on caches and a token history already filled (a fork); the context is
+    /// the caches'.
+    fn with_caches(model: Arc<Model>, state: State, history: GpuBuffer) -> Result<Self> {
         let gpu = model.gpu.clone();
         Ok(Generator {
-            state: model.new_state(max_context)?,
+            max_context: state.max_context,
+            state,
             scratch: model.new_scratch(prefill_chunk(&gpu), PREFILL_CHUNK)?,
             tokens: Vec::new(),
             pending: None,
-            history: gpu.alloc(MemTag::Scratch, (max_context * 4) as u64, "token history")?,
+            history,
             sampler: Sampler::new(&gpu, model.cfg.vocab_size)?,
-            max_context,
             profile: None,
             ahead: None,
             model,
