@@ -71,10 +71,10 @@ fn folder_gguf_and_memory_sources_give_the_same_greedy_continuation() {
     for (label, source) in [
         ("folder", ModelSource::path(&dir)),
         ("gguf", ModelSource::path(&gguf)),
-        ("memory", ModelSource::Files(files_of(&dir))),
+        ("memory", ModelSource::files(files_of(&dir))),
         (
             "gguf in memory",
-            ModelSource::Files(vec![("m.gguf".into(), std::fs::read(&gguf).unwrap())]),
+            ModelSource::files(vec![("m.gguf".into(), std::fs::read(&gguf).unwrap())]),
         ),
     ] {
         let got = greedy(&device, &source, &prompt, want.len());
@@ -97,7 +97,7 @@ fn describe_reports_gguf_metadata_and_reads_memory_sources() {
         from_gguf.config.num_hidden_layers,
         folder.config.num_hidden_layers
     );
-    let memory = granite_engine::describe(&ModelSource::Files(files_of(&dir))).unwrap();
+    let memory = granite_engine::describe(&ModelSource::files(files_of(&dir))).unwrap();
     assert_eq!(memory.report, folder.report);
 }
 
@@ -107,16 +107,16 @@ fn a_memory_source_missing_a_file_names_it() {
     let mut files = files_of(&dir);
     files.retain(|(name, _)| name != "tokenizer.json");
     // `inspect` needs only the config and the weights; opening the model needs the tokenizer.
-    granite_engine::describe(&ModelSource::Files(files.clone())).unwrap();
+    granite_engine::describe(&ModelSource::files(files.clone())).unwrap();
     let (_, gpu) = gpus().remove(0);
-    let source = ModelSource::Files(files.clone());
+    let source = ModelSource::files(files.clone());
     let opened = Engine::open_on(&Device::from_gpu(gpu), &source, &OpenOptions::default());
     let Err(e) = opened else {
         panic!("opening without tokenizer.json succeeded");
     };
     assert!(e.to_string().contains("tokenizer.json"), "{e}");
     files.retain(|(name, _)| !name.ends_with(".safetensors"));
-    let Err(e) = granite_engine::describe(&ModelSource::Files(files)) else {
+    let Err(e) = granite_engine::describe(&ModelSource::files(files)) else {
         panic!("describe without weights succeeded");
     };
     assert!(e.to_string().contains("model.safetensors"), "{e}");
@@ -130,12 +130,12 @@ fn files_in_memory_with_several_gguf_files_and_no_config_are_refused() {
     from_fixture(&dir, Out::F16).write(&gguf);
     let bytes = std::fs::read(&gguf).unwrap();
     let two = vec![("a.gguf".into(), bytes.clone()), ("b.gguf".into(), bytes)];
-    let Err(e) = granite_engine::describe(&ModelSource::Files(two)) else {
+    let Err(e) = granite_engine::describe(&ModelSource::files(two)) else {
         panic!("two GGUF files were accepted");
     };
     assert!(e.to_string().contains("a.gguf, b.gguf"), "{e}");
     let broken = vec![("m.gguf".into(), b"GGUF\x03\x00\x00\x00".to_vec())];
-    let Err(e) = granite_engine::describe(&ModelSource::Files(broken)) else {
+    let Err(e) = granite_engine::describe(&ModelSource::files(broken)) else {
         panic!("a truncated GGUF was accepted");
     };
     assert!(e.to_string().contains("m.gguf"), "{e}");

@@ -10,7 +10,6 @@ use super::memory::{MemoryReport, SessionStats};
 use super::session::{Session, SessionOptions};
 use super::source::ModelSource;
 use crate::generate::GenerateOptions;
-use crate::gpu::MemTag;
 use crate::model::{Model, precheck};
 use crate::model_files::inspect::{self, InspectReport};
 use crate::model_files::{
@@ -186,11 +185,6 @@ impl Engine {
             categories,
             sessions,
         }
-    }
-
-    /// Live bytes of one category.
-    pub fn memory_of(&self, tag: MemTag) -> u64 {
-        self.shared.model.gpu.memory.bytes(tag)
     }
 
     /// Token ids of `text`, as the model's tokenizer encodes it.

@@ -44,7 +44,7 @@ pub(crate) struct HostFiles {
 fn locate(source: &ModelSource) -> Result<Located> {
     match source {
         ModelSource::Files(files) => {
-            let files = ModelFiles::memory("model in memory", files.clone());
+            let files = ModelFiles::memory(&source.name(), files);
             let ggufs = files.names_ending(".gguf");
             match ggufs.as_slice() {
                 [one] if !files.exists("config.json") => {

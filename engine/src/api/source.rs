@@ -1,6 +1,7 @@
 //! Where a model comes from: a folder as Hugging Face ships it, a GGUF file, or a folder's files held in memory
 //! (a browser has no file system).
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A model's files.
 #[derive(Clone, Debug)]
@@ -9,13 +10,25 @@ pub enum ModelSource {
     /// `tokenizer.json`, `tokenizer_config.json`, optionally `chat_template.jinja` and
     /// `generation_config.json`), or a GGUF file (or a folder holding only one).
     Path(PathBuf),
-    /// A model folder's files by name, already in memory (what a browser's file picker gives).
-    Files(Vec<(String, Vec<u8>)>),
+    /// A model folder's files (or one GGUF file) by name, already in memory (what a browser's
+    /// file picker gives); shared, so opening the model copies none of them. See
+    /// [`ModelSource::files`].
+    Files(Vec<(String, Arc<[u8]>)>),
 }
 
 impl ModelSource {
     pub fn path(path: impl Into<PathBuf>) -> Self {
         ModelSource::Path(path.into())
+    }
+
+    /// Files by name and contents; a name with folders keeps only its last part.
+    pub fn files(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Self {
+        let base = |name: &str| name.rsplit(['/', '\\']).next().unwrap_or(name).to_string();
+        let files = files
+            .into_iter()
+            .map(|(name, bytes)| (base(&name), Arc::from(bytes)))
+            .collect();
+        ModelSource::Files(files)
     }
 
     /// A short name for titles and messages: the folder's name.

@@ -48,19 +48,11 @@ impl std::ops::Deref for Blob {
 }
 
 impl ModelFiles {
-    /// Files given by name; a name with folders keeps only its last part (what a browser's file
-    /// picker gives for a folder's files).
-    pub fn memory(label: &str, files: Vec<(String, Vec<u8>)>) -> Self {
-        let files = files
-            .into_iter()
-            .map(|(name, bytes)| {
-                let base = name.rsplit(['/', '\\']).next().unwrap_or(&name).to_string();
-                (base, Arc::from(bytes))
-            })
-            .collect();
+    /// Files held in memory, by name; `label` names the set in messages.
+    pub fn memory(label: &str, files: &[(String, Arc<[u8]>)]) -> Self {
         ModelFiles::Memory {
             label: PathBuf::from(label),
-            files,
+            files: files.iter().cloned().collect(),
         }
     }
 
