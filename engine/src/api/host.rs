@@ -42,37 +42,44 @@ pub(crate) struct HostFiles {
 }
 
 fn locate(source: &ModelSource) -> Result<Located> {
-    match source {
-        ModelSource::Files(files) => {
-            let files = ModelFiles::memory(&source.name(), files);
-            let ggufs = files.names_ending(".gguf");
-            match ggufs.as_slice() {
-                [one] if !files.exists("config.json") => {
-                    let bytes = files
-                        .blob(one)?
-                        .ok_or_else(|| Error::Input(format!("{one}: no such file in memory")))?;
-                    let g = gguf::open_blob(&files.path(one), bytes)?;
-                    Ok(Located::Gguf(Box::new(g)))
-                }
-                [_, _, ..] if !files.exists("config.json") => Err(Error::Input(format!(
-                    "{} .gguf files and no config.json: give one model ({})",
-                    ggufs.len(),
-                    ggufs.join(", ")
-                ))),
-                _ => Ok(Located::Files(files)),
-            }
-        }
+    let files = match source {
+        ModelSource::Files(files) => ModelFiles::memory(&source.name(), files),
+        ModelSource::Path(p) if p.is_dir() => ModelFiles::Dir(p.clone()),
         ModelSource::Path(p) if gguf::is_gguf_path(p) => {
-            Ok(Located::Gguf(Box::new(gguf::open(p)?)))
+            return Ok(Located::Gguf(Box::new(gguf::open(p)?)));
         }
-        ModelSource::Path(p) if p.is_dir() => Ok(Located::Files(ModelFiles::Dir(p.clone()))),
-        ModelSource::Path(p) if p.exists() => Err(Error::Input(format!(
-            "{}: not a folder (give the folder holding config.json, or a .gguf file)",
-            p.display()
-        ))),
-        ModelSource::Path(p) => Err(Error::Input(format!(
-            "{}: no such folder or .gguf file",
-            p.display()
+        ModelSource::Path(p) if p.exists() => {
+            return Err(Error::Input(format!(
+                "{}: not a folder (give the folder holding config.json, or a .gguf file)",
+                p.display()
+            )));
+        }
+        ModelSource::Path(p) => {
+            return Err(Error::Input(format!(
+                "{}: no such folder or .gguf file",
+                p.display()
+            )));
+        }
+    };
+    // Files without config.json may be one GGUF file (on disk or in memory).
+    if files.exists("config.json") {
+        return Ok(Located::Files(files));
+    }
+    let ggufs = files.names_ending(".gguf");
+    match ggufs.as_slice() {
+        [] => Ok(Located::Files(files)),
+        [one] => {
+            let bytes = files
+                .blob(one)?
+                .ok_or_else(|| Error::Input(format!("{one}: no such file")))?;
+            let g = gguf::open_blob(&files.path(one), bytes)?;
+            Ok(Located::Gguf(Box::new(g)))
+        }
+        many => Err(Error::Input(format!(
+            "{}: {} .gguf files and no config.json; name the one to load ({})",
+            files.root().display(),
+            many.len(),
+            many.join(", ")
         ))),
     }
 }
