@@ -36,67 +36,72 @@ impl Metrics {
             let _ = writeln!(out, "granite_{name} {value}");
         };
         let get = |c: &AtomicU64| c.load(Relaxed);
-        metric(
-            "requests_running",
-            "gauge",
-            "Requests generating now.",
-            get(&self.running),
-        );
-        metric(
-            "requests_queued",
-            "gauge",
-            "Requests waiting for a slot.",
-            get(&self.queued),
-        );
-        metric(
-            "requests_total",
-            "counter",
-            "Generation requests accepted.",
-            get(&self.requests),
-        );
-        metric(
-            "requests_rejected_total",
-            "counter",
-            "Requests refused because the queue was full.",
-            get(&self.rejected),
-        );
-        metric(
-            "prompt_tokens_total",
-            "counter",
-            "Prompt tokens of finished requests.",
-            get(&self.prompt_tokens),
-        );
-        metric(
-            "cached_prompt_tokens_total",
-            "counter",
-            "Prompt tokens served from the prompt cache.",
-            get(&self.cached_tokens),
-        );
-        metric(
-            "generated_tokens_total",
-            "counter",
-            "Tokens generated.",
-            get(&self.generated_tokens),
-        );
-        metric(
-            "idle_sessions",
-            "gauge",
-            "Finished sessions kept for the prompt cache.",
-            get(&self.idle_sessions),
-        );
-        metric(
-            "idle_session_bytes",
-            "gauge",
-            "GPU bytes held by the prompt cache's sessions.",
-            get(&self.idle_bytes),
-        );
         let report = engine.memory();
-        metric(
-            "open_sessions",
-            "gauge",
-            "Sessions holding caches (running and idle).",
-            report.sessions.len() as u64,
-        );
+        let figures = [
+            (
+                "requests_running",
+                "gauge",
+                "Requests generating now.",
+                get(&self.running),
+            ),
+            (
+                "requests_queued",
+                "gauge",
+                "Requests waiting for a slot.",
+                get(&self.queued),
+            ),
+            (
+                "requests_total",
+                "counter",
+                "Generation requests accepted.",
+                get(&self.requests),
+            ),
+            (
+                "requests_rejected_total",
+                "counter",
+                "Requests refused because the queue was full.",
+                get(&self.rejected),
+            ),
+            (
+                "prompt_tokens_total",
+                "counter",
+                "Prompt tokens of finished requests.",
+                get(&self.prompt_tokens),
+            ),
+            (
+                "cached_prompt_tokens_total",
+                "counter",
+                "Prompt tokens served from the prompt cache.",
+                get(&self.cached_tokens),
+            ),
+            (
+                "generated_tokens_total",
+                "counter",
+                "Tokens generated.",
+                get(&self.generated_tokens),
+            ),
+            (
+                "idle_sessions",
+                "gauge",
+                "Finished sessions kept for the prompt cache.",
+                get(&self.idle_sessions),
+            ),
+            (
+                "idle_session_bytes",
+                "gauge",
+                "GPU bytes held by the prompt cache's sessions.",
+                get(&self.idle_bytes),
+            ),
+            (
+                "open_sessions",
+                "gauge",
+                "Sessions holding caches (running and idle).",
+                report.sessions.len() as u64,
+            ),
+        ];
+        for (name, kind, help, value) in figures {
+            metric(name, kind, help, value);
+        }
         let _ = writeln!(
             out,
             "# HELP granite_memory_bytes Live GPU bytes per category."
