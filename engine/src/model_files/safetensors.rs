@@ -24,7 +24,8 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// Element types of the safetensors format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[allow(non_camel_case_types)]
+// Named as the format spells them (serialized and shown in messages).
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 pub enum Dtype {
     BOOL,
     U8,
