@@ -14,14 +14,11 @@ use crate::error::ApiError;
 use crate::request::{ChatRequest, parse};
 use crate::tool_calls::{self, Call, Piece, ToolCallParser};
 
-pub async fn handler(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
-    match respond(state, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn respond(state: Shared, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+/// An error becomes its OpenAI-shaped JSON response (`ApiError` is `IntoResponse`).
+pub async fn handler(
+    State(state): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let req: ChatRequest = parse(&body.map_err(ApiError::from_body)?)?;
     req.check()?;
     state.check_model(&req.common.model)?;

@@ -12,14 +12,11 @@ use super::stream::{self, Chunks, finish_reason, usage};
 use crate::error::ApiError;
 use crate::request::{CompletionRequest, parse};
 
-pub async fn handler(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
-    match respond(state, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn respond(state: Shared, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+/// An error becomes its OpenAI-shaped JSON response (`ApiError` is `IntoResponse`).
+pub async fn handler(
+    State(state): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let req: CompletionRequest = parse(&body.map_err(ApiError::from_body)?)?;
     req.check()?;
     state.check_model(&req.common.model)?;
